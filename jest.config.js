@@ -1,0 +1,13 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/tests'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    // Typechecking is a separate step of the test command (npm run typecheck); here we only strip types.
+    '^.+\\.ts$': ['ts-jest', { isolatedModules: true }],
+  },
+  testTimeout: 120000,
+  // Mount tests leave nothing behind on failure only if every suite cleans up; this catches stragglers.
+  globalTeardown: '<rootDir>/tests/helpers/global-teardown.js',
+};
