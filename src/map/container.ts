@@ -1,0 +1,787 @@
+/**
+ * MapContainer: one map file, opened by one thread that owns it. Synchronous by design: the
+ * scheduler actor calls it from its own worker, and pread/pwrite on page cache are faster than any
+ * promise round trip.
+ *
+ * State of the checksums:
+ *
+ *   clean ──first pixel write──▶ dirty (imSB state=dirty, fdatasync'd before the write)
+ *     ▲                            │
+ *     └──── checkpoint() ◀─────────┘   (fix CRCs of dirty blocks, update Adler-32, imMD, state=clean)
+ *     └──── repairChecksums() ◀──── dirty found at open (a crash): full scan
+ *
+ * Ownership: every field is owned by the thread that opened the container; nothing is shared.
+ */
+import {
+  closeSync,
+  fdatasyncSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { dirname } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { ImapError, fromSystemError, isImapError } from '../protocol/errors';
+import { StreamAdler, blockCoefficient, blockSums } from './adler32';
+import {
+  type ContainerReport,
+  type ProgressFn,
+  type RepairReport,
+  IEND_CHUNK,
+  scanContainer,
+} from './integrity';
+import {
+  BLOCK_GAP,
+  CHUNK_HEADER,
+  CHUNK_OVERHEAD,
+  CLUSTER_SIZE,
+  FORMAT_VERSION,
+  MAX_SIDE,
+  MIN_SIDE,
+  MapLayout,
+  STORED_HEADER,
+  SUPERBLOCK_CHUNK_OFFSET,
+  SUPERBLOCK_LENGTH,
+  isValidSide,
+} from './layout';
+import { type MetadataCopy, decodeMetadata, encodeMetadata } from './metadata-chunk';
+import {
+  TYPE_IDAT,
+  TYPE_METADATA,
+  writeBlockGap,
+  writeChunk,
+  writeChunkHeader,
+  writeStoredHeader,
+  zeroBlockCrc,
+} from './png-chunks';
+import { PLAN_CLUSTERS, RunPlan } from './run-plan';
+import { buildHead, readExactly, readStructure, writeSuperblockChunk } from './structure';
+import { type Superblock, isValidUuid, newUuid } from './superblock';
+
+export interface CreateOptions {
+  side: number;
+  uuid?: string;
+}
+
+export interface OpenOptions {
+  readOnly?: boolean;
+}
+
+/** Per-block flags. KNOWN: blockSumTable holds the block's sums as of the last checkpoint. */
+const KNOWN = 1;
+const DIRTY = 2;
+
+export class MapContainer {
+  readonly path: string;
+  private fd: number;
+  private readonly readOnly: boolean;
+  private sb: Superblock;
+  private layout: MapLayout;
+  /** Adler-32 of the stream as of the last checkpoint, or null when it cannot be trusted (opened dirty). */
+  private adler: StreamAdler | null;
+  private recoveryNeeded: boolean;
+  private blockFlags: Uint8Array;
+  /** (S mod 65521, W mod 65521) per block, valid where KNOWN. */
+  private blockSumTable: Uint16Array;
+  private dirtyBlocks: number[] = [];
+  private metadataLength: number;
+  private readonly plan: RunPlan;
+  private closed = false;
+  private readonly sums = new Uint32Array(2);
+  private readonly sbChunk = Buffer.alloc(CHUNK_OVERHEAD + SUPERBLOCK_LENGTH);
+  private blockBuffer: Buffer | null = null;
+
+  private constructor(
+    path: string,
+    fd: number,
+    readOnly: boolean,
+    sb: Superblock,
+    layout: MapLayout,
+    adler: StreamAdler | null,
+    metadataLength: number,
+  ) {
+    this.path = path;
+    this.fd = fd;
+    this.readOnly = readOnly;
+    this.sb = sb;
+    this.layout = layout;
+    this.adler = adler;
+    this.recoveryNeeded = sb.state === 'dirty';
+    this.metadataLength = metadataLength;
+    this.blockFlags = new Uint8Array(layout.blockCount);
+    this.blockSumTable = new Uint16Array(2 * layout.blockCount);
+    this.plan = new RunPlan(layout);
+  }
+
+  // ---- creation and opening ------------------------------------------------------------------
+
+  /** Smallest valid side whose clusters hold `bytes`. */
+  static sideForCapacity(bytes: number): number {
+    if (typeof bytes !== 'number' || !Number.isFinite(bytes) || bytes < 0) {
+      throw new ImapError('IMAP_E_INVALID', `capacity ${String(bytes)}`);
+    }
+    let side = MIN_SIDE;
+    while (side * side * 4 < bytes) {
+      side *= 2;
+      if (side > MAX_SIDE) throw new ImapError('IMAP_E_NO_SPACE', `${bytes} bytes exceed the largest map`);
+    }
+    return side;
+  }
+
+  /**
+   * mkfs: a valid, sparse PNG whose pixels are all zero. The file is sized with ftruncate and only
+   * the framing is written: every full zero block shares one CRC, and the Adler-32 of zeros is closed-form.
+   */
+  static create(path: string, options: CreateOptions): MapContainer {
+    const side = options?.side;
+    if (!isValidSide(side)) {
+      throw new ImapError(
+        'IMAP_E_INVALID',
+        `side ${String(side)} is not a power of two in ${MIN_SIDE}..${MAX_SIDE}`,
+      );
+    }
+    const uuid = options.uuid ?? newUuid();
+    if (typeof uuid !== 'string' || !isValidUuid(uuid))
+      throw new ImapError('IMAP_E_INVALID', `uuid ${String(uuid)}`);
+    const layout = new MapLayout(side);
+    const sb: Superblock = {
+      formatVersion: FORMAT_VERSION,
+      flags: 0,
+      state: 'clean',
+      uuid: uuid.toLowerCase(),
+      side,
+      clusterSize: CLUSTER_SIZE,
+      blockPayload: layout.blockPayload,
+      generation: 0n,
+      createdMs: Date.now(),
+    };
+    let fd: number;
+    try {
+      fd = openSync(path, 'wx+');
+    } catch (err) {
+      throw fromSystemError(err, `creating ${path}`);
+    }
+    try {
+      writeZeroImage(fd, layout, sb);
+      syncFile(fd, path);
+      syncDir(path);
+    } catch (err) {
+      closeSync(fd);
+      tryUnlink(path);
+      throw toImapError(err, `creating ${path}`);
+    }
+    const adler = StreamAdler.ofZeros(layout.rawLength);
+    const container = new MapContainer(path, fd, false, sb, layout, adler, -1);
+    container.blockFlags.fill(KNOWN);
+    return container;
+  }
+
+  static open(path: string, options: OpenOptions = {}): MapContainer {
+    const readOnly = options?.readOnly === true;
+    let fd: number;
+    try {
+      fd = openSync(path, readOnly ? 'r' : 'r+');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new ImapError('IMAP_E_MAP_MISSING', path, { cause: err });
+      }
+      throw fromSystemError(err, `opening ${path}`);
+    }
+    try {
+      const size = fstatSync(fd).size;
+      const s = readStructure(fd, size);
+      const adler = s.superblock.state === 'clean' ? StreamAdler.fromValue(s.storedAdler) : null;
+      return new MapContainer(path, fd, readOnly, s.superblock, s.layout, adler, s.metadataLength);
+    } catch (err) {
+      closeSync(fd);
+      throw toImapError(err, `opening ${path}`);
+    }
+  }
+
+  /** verify() for a path, folding open() failures (missing, truncated, not a map…) into the report. */
+  static verifyFile(path: string, onProgress?: ProgressFn): ContainerReport {
+    let container: MapContainer;
+    try {
+      container = MapContainer.open(path, { readOnly: true });
+    } catch (err) {
+      const e = toImapError(err, `opening ${path}`);
+      return { ok: false, problems: [{ code: e.code, where: e.detail ?? path }] };
+    }
+    try {
+      return container.verify(onProgress);
+    } finally {
+      container.close();
+    }
+  }
+
+  // ---- geometry ------------------------------------------------------------------------------
+
+  get superblock(): Readonly<Superblock> {
+    return { ...this.sb };
+  }
+
+  get side(): number {
+    return this.layout.side;
+  }
+
+  get clusterCount(): number {
+    return this.layout.clusterCount;
+  }
+
+  /** The superblock said dirty at open (a crash since the last checkpoint) and nothing fixed it yet. */
+  get needsRecovery(): boolean {
+    return this.recoveryNeeded;
+  }
+
+  // ---- cluster I/O ---------------------------------------------------------------------------
+
+  /** Reads clusters [first, first+count) into out at outOffset. */
+  readClusters(first: number, count: number, out: Buffer, outOffset = 0): void {
+    this.assertOpen();
+    this.checkRun(first, count);
+    checkBuffer(out, outOffset, count, 'out');
+    const plan = this.plan;
+    for (let done = 0; done < count; done += PLAN_CLUSTERS) {
+      const n = Math.min(PLAN_CLUSTERS, count - done);
+      plan.plan(first + done, n, false);
+      for (let s = 0; s < plan.spanCount; s++) {
+        readExactly(
+          this.fd,
+          plan.scratch,
+          plan.spanScratch[s],
+          plan.spanLength[s],
+          plan.spanFile[s],
+          'clusters',
+        );
+      }
+      plan.gather(out, outOffset + done * CLUSTER_SIZE);
+    }
+  }
+
+  /** Writes `count` clusters (default: as many whole clusters as data holds after dataOffset) in place. */
+  writeClusters(first: number, data: Buffer, dataOffset = 0, count?: number): void {
+    this.assertWritable();
+    if (!Buffer.isBuffer(data)) throw new ImapError('IMAP_E_INVALID', 'data must be a Buffer');
+    if (!Number.isInteger(dataOffset) || dataOffset < 0 || dataOffset > data.length) {
+      throw new ImapError('IMAP_E_INVALID', `data offset ${String(dataOffset)}`);
+    }
+    const n = count ?? Math.floor((data.length - dataOffset) / CLUSTER_SIZE);
+    this.checkRun(first, n);
+    checkBuffer(data, dataOffset, n, 'data');
+    if (n === 0) return;
+    this.markDirty();
+    const plan = this.plan;
+    for (let done = 0; done < n; done += PLAN_CLUSTERS) {
+      const k = Math.min(PLAN_CLUSTERS, n - done);
+      plan.plan(first + done, k, true);
+      for (let s = 0; s < plan.spanCount; s++) {
+        if (plan.spanPartial[s] === 1) {
+          readExactly(
+            this.fd,
+            plan.scratch,
+            plan.spanScratch[s],
+            plan.spanLength[s],
+            plan.spanFile[s],
+            'span',
+          );
+        }
+        this.touchBlocks(plan.spanRawStart[s], plan.spanRawEnd[s]);
+      }
+      plan.scatter(data, dataOffset + done * CLUSTER_SIZE);
+      for (let s = 0; s < plan.spanCount; s++) {
+        this.put(plan.scratch, plan.spanScratch[s], plan.spanLength[s], plan.spanFile[s]);
+      }
+    }
+  }
+
+  // ---- checkpoint and recovery ---------------------------------------------------------------
+
+  /**
+   * Makes the file a valid PNG again: CRCs of the chunks written since the last checkpoint, the
+   * Adler-32 (updated from per-block sums, without rereading the image), optionally a new imMD;
+   * then state=clean and generation+1, durably.
+   */
+  checkpoint(metadata?: MetadataCopy): void {
+    this.assertWritable();
+    const encoded = metadata === undefined ? null : encodeMetadata(metadata);
+    if (this.adler === null) {
+      // Opened dirty: the stored Adler-32 is stale, so only a full scan can produce it.
+      this.fullRepair();
+    } else {
+      this.fixDirtyBlocks(this.adler);
+    }
+    if (encoded !== null) this.writeMetadataTail(encoded);
+    this.sync();
+    this.sb.state = 'clean';
+    this.sb.generation += 1n;
+    this.writeSuperblock();
+    this.recoveryNeeded = false;
+  }
+
+  /** Full scan after a crash: rewrites every CRC and framing byte that disagrees, and the Adler-32. */
+  repairChecksums(onProgress?: ProgressFn): RepairReport {
+    this.assertWritable();
+    const report = this.fullRepair(onProgress);
+    this.sb.state = 'clean';
+    this.writeSuperblock();
+    this.recoveryNeeded = false;
+    return report;
+  }
+
+  verify(onProgress?: ProgressFn): ContainerReport {
+    this.assertOpen();
+    const result = scanContainer(this.fd, this.layout, {
+      repair: false,
+      superblock: this.sb,
+      scratch: this.plan.scratch,
+      onProgress,
+      // Sums of a clean block are its checkpointed sums: cache them for later pre-images.
+      onBlockSums: (blk, s, w) => {
+        if ((this.blockFlags[blk] & DIRTY) === 0) this.setSums(blk, s, w);
+      },
+    });
+    return { ok: result.problems.length === 0, problems: result.problems };
+  }
+
+  readMetadataChunk(): MetadataCopy | null {
+    this.assertOpen();
+    if (this.metadataLength < 0) return null;
+    const chunk = Buffer.alloc(CHUNK_OVERHEAD + this.metadataLength);
+    readExactly(this.fd, chunk, 0, chunk.length, this.layout.tailOffset, 'metadata chunk');
+    const dataEnd = CHUNK_HEADER + this.metadataLength;
+    if (crc32(chunk.subarray(4, dataEnd)) !== chunk.readUInt32BE(dataEnd)) {
+      throw new ImapError('IMAP_E_CORRUPT_METADATA', 'imMD CRC mismatch');
+    }
+    return decodeMetadata(chunk.subarray(CHUNK_HEADER, dataEnd));
+  }
+
+  // ---- growth --------------------------------------------------------------------------------
+
+  /**
+   * Doubles (or more) the side. Written as PATH.grow-tmp, fsync'd, renamed over PATH, directory
+   * fsync'd: a crash leaves either the old map or the new one. Cluster numbers and bytes are kept
+   * (the orientation rule keeps every old pixel at the same (x, y)); generation is unchanged because
+   * no metadata changed.
+   */
+  grow(newSide: number): void {
+    this.assertWritable();
+    if (!isValidSide(newSide) || newSide <= this.layout.side) {
+      throw new ImapError('IMAP_E_INVALID', `cannot grow a ${this.layout.side}² map to ${String(newSide)}`);
+    }
+    const oldLayout = this.layout;
+    const newLayout = new MapLayout(newSide, oldLayout.blockPayload);
+    const tmp = `${this.path}.grow-tmp`;
+    const tail = this.readTailBytes();
+    const sb: Superblock = { ...this.sb, side: newSide, state: 'clean' };
+    const flags = new Uint8Array(newLayout.blockCount).fill(KNOWN);
+    const table = new Uint16Array(2 * newLayout.blockCount);
+    let fd: number;
+    try {
+      fd = openSync(tmp, 'w+');
+    } catch (err) {
+      throw fromSystemError(err, `creating ${tmp}`);
+    }
+    let adler: StreamAdler;
+    try {
+      adler = this.copyGrown(fd, oldLayout, newLayout, sb, tail, table);
+      syncFile(fd, tmp);
+      closeSync(fd);
+    } catch (err) {
+      closeSync(fd);
+      tryUnlink(tmp);
+      throw toImapError(err, `growing ${this.path}`);
+    }
+    try {
+      renameSync(tmp, this.path);
+      syncDir(this.path);
+    } catch (err) {
+      tryUnlink(tmp);
+      throw fromSystemError(err, `replacing ${this.path}`);
+    }
+    closeSync(this.fd);
+    try {
+      this.fd = openSync(this.path, 'r+');
+    } catch (err) {
+      this.closed = true;
+      throw fromSystemError(err, `reopening ${this.path}`);
+    }
+    this.sb = sb;
+    this.layout = newLayout;
+    this.adler = adler;
+    this.recoveryNeeded = false;
+    this.blockFlags = flags;
+    this.blockSumTable = table;
+    this.dirtyBlocks = [];
+    this.plan.setLayout(newLayout);
+  }
+
+  // ---- lifetime ------------------------------------------------------------------------------
+
+  sync(): void {
+    this.assertOpen();
+    syncFile(this.fd, this.path);
+  }
+
+  /** Closes the file. Does not checkpoint: a map closed dirty is repaired at the next open. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      closeSync(this.fd);
+    } catch (err) {
+      throw fromSystemError(err, `closing ${this.path}`);
+    }
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  private assertOpen(): void {
+    if (this.closed) throw new ImapError('IMAP_E_INVALID', `map ${this.path} is closed`);
+  }
+
+  private assertWritable(): void {
+    this.assertOpen();
+    if (this.readOnly) throw new ImapError('IMAP_E_READ_ONLY', `map ${this.path} was opened read-only`);
+  }
+
+  private checkRun(first: number, count: number): void {
+    if (!Number.isInteger(first) || !Number.isInteger(count) || first < 0 || count < 0) {
+      throw new ImapError('IMAP_E_INVALID', `cluster run (${String(first)}, ${String(count)})`);
+    }
+    if (first + count > this.layout.clusterCount) {
+      throw new ImapError(
+        'IMAP_E_INVALID',
+        `clusters ${first}..${first + count - 1} beyond the map's ${this.layout.clusterCount}`,
+      );
+    }
+  }
+
+  private put(buf: Buffer, off: number, len: number, pos: number): void {
+    try {
+      let done = 0;
+      while (done < len) done += writeSync(this.fd, buf, off + done, len - done, pos + done);
+    } catch (err) {
+      throw fromSystemError(err, `writing ${this.path} at ${pos}`);
+    }
+  }
+
+  private writeSuperblock(): void {
+    writeSuperblockChunk(this.sbChunk, 0, this.sb);
+    this.put(this.sbChunk, 0, this.sbChunk.length, SUPERBLOCK_CHUNK_OFFSET);
+    // The file size does not change here, so fdatasync is enough to make the state durable.
+    try {
+      fdatasyncSync(this.fd);
+    } catch (err) {
+      throw fromSystemError(err, `fdatasync ${this.path}`);
+    }
+  }
+
+  /** Before the first pixel write after a checkpoint: the next open must know checksums may be stale. */
+  private markDirty(): void {
+    if (this.sb.state === 'dirty') return;
+    this.sb.state = 'dirty';
+    this.writeSuperblock();
+  }
+
+  private setSums(blk: number, s: number, w: number): void {
+    this.blockSumTable[2 * blk] = s;
+    this.blockSumTable[2 * blk + 1] = w;
+    this.blockFlags[blk] |= KNOWN;
+  }
+
+  /**
+   * Marks the blocks of raw range [rawStart, rawEnd) dirty. A block's sums as of the last checkpoint
+   * (its pre-image) are needed to update the Adler-32; if not cached, read the block now, before
+   * it is overwritten.
+   */
+  private touchBlocks(rawStart: number, rawEnd: number): void {
+    const L = this.layout;
+    const last = Math.floor((rawEnd - 1) / L.blockPayload);
+    for (let blk = Math.floor(rawStart / L.blockPayload); blk <= last; blk++) {
+      const f = this.blockFlags[blk];
+      if ((f & DIRTY) !== 0) continue;
+      if ((f & KNOWN) === 0 && this.adler !== null) {
+        const buf = this.blockScratch();
+        const len = L.blockLength(blk);
+        readExactly(this.fd, buf, 0, len, L.fileOffsetOfRaw(L.blockRawOffset(blk)), 'block pre-image');
+        blockSums(buf, 0, len, this.sums);
+        this.setSums(blk, this.sums[0], this.sums[1]);
+      }
+      this.blockFlags[blk] = f | DIRTY;
+      this.dirtyBlocks.push(blk);
+    }
+  }
+
+  private blockScratch(): Buffer {
+    if (this.blockBuffer === null) this.blockBuffer = Buffer.allocUnsafe(this.layout.blockStride);
+    return this.blockBuffer;
+  }
+
+  /** CRC and sums of every dirty block, in file order, contiguous runs read in one syscall. */
+  private fixDirtyBlocks(adler: StreamAdler): void {
+    const L = this.layout;
+    const dirty = Uint32Array.from(this.dirtyBlocks).sort();
+    const win = this.plan.scratch;
+    const perWindow = Math.max(1, Math.floor(win.length / L.blockStride));
+    const crcBuf = Buffer.allocUnsafe(4);
+    let i = 0;
+    while (i < dirty.length) {
+      let j = i + 1;
+      while (j < dirty.length && dirty[j] === dirty[j - 1] + 1 && j - i < perWindow) j++;
+      const b0 = dirty[i];
+      const b1 = dirty[j - 1];
+      const start = L.blockChunkOffset(b0);
+      const end = L.blockChunkOffset(b1) + CHUNK_OVERHEAD + STORED_HEADER + L.blockLength(b1);
+      readExactly(this.fd, win, 0, end - start, start, 'dirty blocks');
+      for (let blk = b0; blk <= b1; blk++) {
+        const c = L.blockChunkOffset(blk) - start;
+        const len = L.blockLength(blk);
+        const crcAt = c + CHUNK_HEADER + STORED_HEADER + len;
+        crcBuf.writeUInt32BE(crc32(win.subarray(c + 4, crcAt)), 0);
+        this.put(crcBuf, 0, 4, start + crcAt);
+        blockSums(win, c + CHUNK_HEADER + STORED_HEADER, len, this.sums);
+        const coef = blockCoefficient(L.rawLength, L.blockRawOffset(blk));
+        adler.replace(
+          coef,
+          this.blockSumTable[2 * blk],
+          this.blockSumTable[2 * blk + 1],
+          this.sums[0],
+          this.sums[1],
+        );
+        this.setSums(blk, this.sums[0], this.sums[1]);
+        this.blockFlags[blk] = KNOWN;
+      }
+      i = j;
+    }
+    this.dirtyBlocks = [];
+    this.writeAdler(adler);
+  }
+
+  private writeAdler(adler: StreamAdler): void {
+    const chunk = Buffer.alloc(CHUNK_OVERHEAD + 4);
+    const value = Buffer.alloc(4);
+    value.writeUInt32BE(adler.value, 0);
+    writeChunk(chunk, 0, TYPE_IDAT, value);
+    this.put(chunk, 0, chunk.length, this.layout.adlerChunkOffset);
+  }
+
+  private fullRepair(onProgress?: ProgressFn): RepairReport {
+    const result = scanContainer(this.fd, this.layout, {
+      repair: true,
+      superblock: this.sb,
+      scratch: this.plan.scratch,
+      onProgress,
+      onBlockSums: (blk, s, w) => this.setSums(blk, s, w),
+    });
+    this.blockFlags.fill(KNOWN);
+    this.dirtyBlocks = [];
+    // Not null: repair throws on truncation, the only case without a computed Adler-32.
+    this.adler = result.adler ?? StreamAdler.ofZeros(this.layout.rawLength);
+    this.metadataLength = result.metadataLength;
+    this.sync();
+    return {
+      chunksFixed: result.chunksFixed,
+      adlerFixed: result.adlerFixed,
+      metadataDropped: result.metadataDropped,
+    };
+  }
+
+  /**
+   * New imMD + IEND at the tail. Written first and truncated after (not the reverse), so a crash in
+   * between leaves either a longer file with the new tail or one with a torn imMD that repair drops;
+   * the file never lacks an IEND for longer than the write itself.
+   */
+  private writeMetadataTail(encoded: Buffer): void {
+    const tail = Buffer.allocUnsafe(CHUNK_OVERHEAD + encoded.length + IEND_CHUNK.length);
+    const at = writeChunk(tail, 0, TYPE_METADATA, encoded);
+    IEND_CHUNK.copy(tail, at);
+    this.put(tail, 0, tail.length, this.layout.tailOffset);
+    try {
+      ftruncateSync(this.fd, this.layout.tailOffset + tail.length);
+    } catch (err) {
+      throw fromSystemError(err, `truncating ${this.path}`);
+    }
+    this.metadataLength = encoded.length;
+  }
+
+  /** The current tail (imMD if any, then IEND), for growth to carry over. */
+  private readTailBytes(): Buffer {
+    const len = (this.metadataLength >= 0 ? CHUNK_OVERHEAD + this.metadataLength : 0) + IEND_CHUNK.length;
+    const buf = Buffer.alloc(len);
+    readExactly(this.fd, buf, 0, len, this.layout.tailOffset, 'tail');
+    return buf;
+  }
+
+  /**
+   * Writes the grown map into fd: new row y = old row y + zeros, rows ≥ old side all zero. Blocks
+   * that end up all zero get only their framing (sparse); the rest are written whole. Returns the
+   * Adler-32 and fills `table` with every block's sums.
+   */
+  private copyGrown(
+    fd: number,
+    oldL: MapLayout,
+    newL: MapLayout,
+    sb: Superblock,
+    tail: Buffer,
+    table: Uint16Array,
+  ): StreamAdler {
+    const P = newL.blockPayload;
+    writeZeroImage(fd, newL, sb, tail);
+    const chunk = Buffer.alloc(newL.blockStride);
+    const zeros = Buffer.alloc(P);
+    const payloadAt = CHUNK_HEADER + STORED_HEADER;
+    const adler = StreamAdler.ofZeros(newL.rawLength);
+    const oldPixelsEnd = oldL.side * newL.rowLength;
+    const oldRowBytes = 4 * oldL.side;
+    for (let blk = 0; blk < newL.blockCount; blk++) {
+      const r0 = blk * P;
+      if (r0 >= oldPixelsEnd) break; // the rest is zeros, already framed by writeZeroImage
+      const len = newL.blockLength(blk);
+      const r1 = r0 + len;
+      chunk.fill(0, payloadAt, payloadAt + len);
+      let any = false;
+      for (let y = Math.floor(r0 / newL.rowLength); y < oldL.side && y * newL.rowLength < r1; y++) {
+        const pixStart = y * newL.rowLength + 1;
+        const a = Math.max(r0, pixStart);
+        const b = Math.min(r1, pixStart + oldRowBytes);
+        if (a >= b) continue;
+        this.readRaw(oldL.rawOffsetOfPixel(0, y) + (a - pixStart), b - a, chunk, payloadAt + (a - r0));
+        any = true;
+      }
+      if (!any) continue;
+      blockSums(chunk, payloadAt, len, this.sums);
+      // Zero blocks keep the framing writeZeroImage gave them and stay holes.
+      if (this.sums[0] === 0 && chunk.compare(zeros, 0, len, payloadAt, payloadAt + len) === 0) continue;
+      const final = blk === newL.blockCount - 1;
+      writeChunkHeader(chunk, 0, TYPE_IDAT, STORED_HEADER + len);
+      writeStoredHeader(chunk, CHUNK_HEADER, len, final);
+      chunk.writeUInt32BE(crc32(chunk.subarray(4, payloadAt + len)), payloadAt + len);
+      writeAll(fd, chunk, 0, payloadAt + len + 4, newL.blockChunkOffset(blk));
+      table[2 * blk] = this.sums[0];
+      table[2 * blk + 1] = this.sums[1];
+      adler.replace(blockCoefficient(newL.rawLength, r0), 0, 0, this.sums[0], this.sums[1]);
+    }
+    // The Adler chunk was written for zeros; replace it with the real value.
+    const adlerChunk = Buffer.alloc(CHUNK_OVERHEAD + 4);
+    const value = Buffer.alloc(4);
+    value.writeUInt32BE(adler.value, 0);
+    writeChunk(adlerChunk, 0, TYPE_IDAT, value);
+    writeAll(fd, adlerChunk, 0, adlerChunk.length, newL.adlerChunkOffset);
+    return adler;
+  }
+
+  /** Reads raw stream bytes of this (old) map, one syscall per stored block touched. */
+  private readRaw(raw: number, len: number, dst: Buffer, dstOff: number): void {
+    const L = this.layout;
+    let done = 0;
+    while (done < len) {
+      const r = raw + done;
+      const room = L.blockPayload - (r % L.blockPayload);
+      const n = Math.min(room, len - done);
+      readExactly(this.fd, dst, dstOff + done, n, L.fileOffsetOfRaw(r), 'pixels for growth');
+      done += n;
+    }
+  }
+}
+
+// ---- file helpers ------------------------------------------------------------------------------
+
+/**
+ * Writes the structure of an all-zero map into an empty fd: head, framing of every data chunk
+ * (zero payloads stay holes), the Adler-32 of zeros, then `tail` (default: a bare IEND).
+ */
+function writeZeroImage(fd: number, layout: MapLayout, sb: Superblock, tail?: Buffer): void {
+  const tailBytes = tail ?? IEND_CHUNK;
+  const size = layout.tailOffset + tailBytes.length;
+  try {
+    ftruncateSync(fd, size);
+  } catch (err) {
+    throw fromSystemError(err, 'sizing the map file');
+  }
+  const head = buildHead(sb);
+  const first = Buffer.alloc(head.length + CHUNK_HEADER + STORED_HEADER);
+  head.copy(first, 0);
+  const lastBlock = layout.blockCount - 1;
+  writeChunkHeader(first, head.length, TYPE_IDAT, STORED_HEADER + layout.blockLength(0));
+  writeStoredHeader(first, head.length + CHUNK_HEADER, layout.blockLength(0), lastBlock === 0);
+  writeAll(fd, first, 0, first.length, 0);
+
+  const fullCrc = zeroBlockCrc(layout.blockPayload, false);
+  const gap = Buffer.alloc(BLOCK_GAP);
+  for (let blk = 1; blk <= lastBlock; blk++) {
+    writeBlockGap(gap, 0, fullCrc, layout.blockLength(blk), blk === lastBlock);
+    writeAll(fd, gap, 0, BLOCK_GAP, layout.blockChunkOffset(blk) - 4);
+  }
+  const end = Buffer.alloc(4 + CHUNK_OVERHEAD + 4 + tailBytes.length);
+  end.writeUInt32BE(zeroBlockCrc(layout.lastBlockLength, true), 0);
+  const value = Buffer.alloc(4);
+  value.writeUInt32BE(StreamAdler.ofZeros(layout.rawLength).value, 0);
+  const at = writeChunk(end, 4, TYPE_IDAT, value);
+  tailBytes.copy(end, at);
+  writeAll(fd, end, 0, end.length, layout.adlerChunkOffset - 4);
+}
+
+function writeAll(fd: number, buf: Buffer, off: number, len: number, pos: number): void {
+  try {
+    let done = 0;
+    while (done < len) done += writeSync(fd, buf, off + done, len - done, pos + done);
+  } catch (err) {
+    throw fromSystemError(err, `writing at ${pos}`);
+  }
+}
+
+function syncFile(fd: number, path: string): void {
+  try {
+    fsyncSync(fd);
+  } catch (err) {
+    throw fromSystemError(err, `fsync ${path}`);
+  }
+}
+
+/** fsync the directory so a create or rename survives a crash. */
+function syncDir(path: string): void {
+  let dfd: number;
+  try {
+    dfd = openSync(dirname(path), 'r');
+  } catch (err) {
+    throw fromSystemError(err, `opening the directory of ${path}`);
+  }
+  try {
+    fsyncSync(dfd);
+  } catch (err) {
+    throw fromSystemError(err, `fsync the directory of ${path}`);
+  } finally {
+    closeSync(dfd);
+  }
+}
+
+function tryUnlink(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Best effort cleanup of our own partial file; the original error is what the caller needs.
+    return;
+  }
+}
+
+function checkBuffer(buf: Buffer, offset: number, count: number, name: string): void {
+  if (!Buffer.isBuffer(buf)) throw new ImapError('IMAP_E_INVALID', `${name} must be a Buffer`);
+  if (!Number.isInteger(offset) || offset < 0 || offset + count * CLUSTER_SIZE > buf.length) {
+    throw new ImapError(
+      'IMAP_E_INVALID',
+      `${name} buffer of ${buf.length} bytes cannot hold ${count} clusters at offset ${String(offset)}`,
+    );
+  }
+}
+
+function toImapError(err: unknown, detail: string): ImapError {
+  if (isImapError(err)) return err;
+  if (err instanceof RangeError || err instanceof TypeError) {
+    return new ImapError('IMAP_E_INTERNAL', `${detail}: ${err.message}`, { cause: err });
+  }
+  return fromSystemError(err, detail);
+}
