@@ -225,6 +225,12 @@ export const ERROR_TABLE = {
     hint: 'the supervisor restarts it; see the daemon log and `imapfs stats`',
     exit: 1,
   },
+  IMAP_E_ACTOR_STOPPED: {
+    errno: E.EIO,
+    message: 'an actor of the daemon is stopping or stopped',
+    hint: 'the daemon is shutting down; mount the map again',
+    exit: 1,
+  },
   IMAP_E_OVERLOADED: {
     errno: E.EAGAIN,
     message: 'daemon queue is full',
