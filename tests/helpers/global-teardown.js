@@ -1,6 +1,16 @@
-// Unmounts any imapfs test mount a failed suite left behind, so the next run starts clean.
+// Releases imapfs test mounts whose daemon died (a crashed suite), so the next run starts clean.
+// A live mount is left alone: it may belong to another jest run on the same machine.
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
+
+function isAlive(mountpoint) {
+  try {
+    fs.statSync(mountpoint);
+    return true;
+  } catch (err) {
+    return err.code !== 'ENOTCONN' && err.code !== 'ECONNABORTED';
+  }
+}
 
 module.exports = async function globalTeardown() {
   let mounts = '';
@@ -14,6 +24,7 @@ module.exports = async function globalTeardown() {
     const [, mountpoint, type] = line.split(' ');
     if (!mountpoint || !type || !type.startsWith('fuse')) continue;
     if (!mountpoint.includes('imapfs-test-')) continue;
+    if (isAlive(mountpoint)) continue;
     try {
       execFileSync('fusermount3', ['-uz', mountpoint], { stdio: 'ignore' });
       console.error(`global-teardown: unmounted stale test mount ${mountpoint}`);

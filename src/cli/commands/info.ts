@@ -1,0 +1,63 @@
+/** `imapfs info MAP.png [--json]`: geometry, usage, generation, health. */
+import type { Command } from 'commander';
+import { openMap } from '../../fs/open-map';
+import { CLUSTER_SIZE } from '../../fs/types';
+import { MapContainer } from '../../map';
+import { printResult } from '../output';
+import { formatBytes } from '../size';
+
+export function registerInfo(program: Command): void {
+  program
+    .command('info')
+    .description('show geometry, usage, generation and health of a map')
+    .argument('<map>', 'the map file')
+    .option('--json', 'print the result as JSON')
+    .action((mapPath: string, opts: { json?: boolean }) => {
+      // Peek at the state before the open flow repairs a crashed map.
+      const peek = MapContainer.open(mapPath, { readOnly: true });
+      const stateAtOpen = peek.superblock.state;
+      peek.close();
+      const opened = openMap(mapPath);
+      try {
+        const sb = opened.map.superblock;
+        const store = opened.store;
+        const used = store.usedClusters() * CLUSTER_SIZE;
+        const free = store.freeTotal() * CLUSTER_SIZE;
+        const pending = store.allPending().reduce((n, r) => n + r.length, 0) * CLUSTER_SIZE;
+        const info = {
+          map: mapPath,
+          formatVersion: sb.formatVersion,
+          uuid: sb.uuid,
+          side: opened.map.side,
+          clusterSize: CLUSTER_SIZE,
+          clusters: opened.map.clusterCount,
+          capacityBytes: opened.map.clusterCount * CLUSTER_SIZE,
+          usedBytes: used,
+          freeBytes: free,
+          pendingFreeBytes: pending,
+          files: store.countInodes(),
+          generation: sb.generation,
+          state: stateAtOpen === 'dirty' ? 'recovered' : sb.state,
+          sidecar: opened.report.sidecar,
+          sidecarReason: opened.report.sidecarReason,
+          schemaVersion: store.info.schemaVersion,
+          orphansRemoved: opened.report.orphansRemoved,
+        };
+        printResult(opts.json === true, info, () => [
+          `map          ${mapPath}`,
+          `format       v${info.formatVersion}, schema v${info.schemaVersion}`,
+          `uuid         ${info.uuid}`,
+          `geometry     ${info.side}×${info.side} pixels, ${info.clusters} clusters of ${CLUSTER_SIZE} bytes`,
+          `capacity     ${formatBytes(info.capacityBytes)}`,
+          `used         ${formatBytes(used)} (${((100 * used) / Math.max(1, info.capacityBytes)).toFixed(1)}%)`,
+          `free         ${formatBytes(free)}${pending ? ` (+${formatBytes(pending)} pending)` : ''}`,
+          `files        ${info.files}`,
+          `generation   ${sb.generation}`,
+          `state        ${info.state}${info.state === 'recovered' ? ' (checksums repaired after a crash)' : ''}`,
+          `sidecar      ${info.sidecar}${info.sidecarReason ? ` (${info.sidecarReason})` : ''}`,
+        ]);
+      } finally {
+        opened.close();
+      }
+    });
+}

@@ -1,0 +1,103 @@
+import { statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MetadataStore } from '../../src/fs/store';
+import { ROOT_INO } from '../../src/fs/types';
+import { expectCode, makeFs, name, tempDir } from '../helpers/fs-fixture';
+
+describe('MetadataStore', () => {
+  it('creates a WAL database with schema v1 and a root directory', () => {
+    const fx = makeFs();
+    try {
+      expect(fx.store.db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(fx.store.info.schemaVersion).toBe(1);
+      expect(fx.store.info.clusterCount).toBe(1024);
+      expect(fx.store.getInode(ROOT_INO)?.nlink).toBe(2);
+      expect(fx.store.allFree()).toEqual([{ start: 0, length: 1024 }]);
+    } finally {
+      fx.cleanup();
+    }
+  });
+
+  it('keeps nanosecond times exactly and survives reopen', () => {
+    const fx = makeFs();
+    try {
+      const t = 1_700_000_000_123_456_789n;
+      const ino = fx.store.insertInode({
+        mode: 0o100644,
+        uid: 1,
+        gid: 2,
+        nlink: 1,
+        size: 5,
+        rdev: 0,
+        flags: 0,
+        atimeNs: t,
+        mtimeNs: t + 1n,
+        ctimeNs: t + 2n,
+        btimeNs: -5n,
+        generation: 1,
+      });
+      fx.store.sync();
+      fx.reopen();
+      const i = fx.store.getInode(ino);
+      expect(i?.atimeNs).toBe(t);
+      expect(i?.mtimeNs).toBe(t + 1n);
+      expect(i?.btimeNs).toBe(-5n);
+    } finally {
+      fx.cleanup();
+    }
+  });
+
+  it('enforces one entry per (parent, name) and keeps names as bytes', () => {
+    const fx = makeFs();
+    try {
+      const latin = Buffer.from([0xff, 0xfe, 0x41]);
+      fx.store.insertDirent(ROOT_INO, latin, 5, 0o100000);
+      expect(() => fx.store.insertDirent(ROOT_INO, latin, 6, 0o100000)).toThrow(/UNIQUE/);
+      expect(fx.store.lookup(ROOT_INO, latin)?.ino).toBe(5);
+      expect(fx.store.lookup(ROOT_INO, name('A'))).toBeUndefined();
+    } finally {
+      fx.cleanup();
+    }
+  });
+
+  it('rolls a failed transaction back', () => {
+    const fx = makeFs();
+    try {
+      expect(() =>
+        fx.store.transaction(() => {
+          fx.store.insertDirent(ROOT_INO, name('x'), 9, 0);
+          throw new Error('boom');
+        }),
+      ).toThrow('boom');
+      expect(fx.store.lookup(ROOT_INO, name('x'))).toBeUndefined();
+    } finally {
+      fx.cleanup();
+    }
+  });
+
+  it('rejects a missing or foreign file with a clear code', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      expectCode(() => MetadataStore.open(join(dir, 'nope.imapdb')), 'IMAP_E_NOT_FOUND');
+      writeFileSync(join(dir, 'junk.imapdb'), 'not sqlite at all, not at all, not at all');
+      expectCode(() => MetadataStore.open(join(dir, 'junk.imapdb')), 'IMAP_E_CORRUPT_METADATA');
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('sync() makes commits durable (WAL checkpointed into the main file)', () => {
+    const fx = makeFs();
+    try {
+      fx.store.insertDirent(ROOT_INO, name('durable'), 2, 0);
+      fx.store.sync();
+      const size = statSync(fx.dbPath).size;
+      expect(size).toBeGreaterThan(0);
+      const ro = MetadataStore.open(fx.dbPath, { readOnly: true });
+      expect(ro.lookup(ROOT_INO, name('durable'))?.ino).toBe(2);
+      ro.close();
+    } finally {
+      fx.cleanup();
+    }
+  });
+});
