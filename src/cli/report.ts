@@ -5,8 +5,13 @@ import { ImapError, fromSystemError } from '../protocol/errors';
 export function toImapError(err: unknown): ImapError {
   if (err instanceof ImapError) return err;
   if (err instanceof CommanderError) return new ImapError('IMAP_E_USAGE', err.message);
-  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
-    return fromSystemError(err, (err as Error).message);
+  if (
+    err &&
+    typeof err === 'object' &&
+    'code' in err &&
+    typeof (err as { code: unknown }).code === 'string'
+  ) {
+    return fromSystemError(err, err instanceof Error ? err.message : String(err));
   }
   const why = err instanceof Error ? `${err.message}` : String(err);
   return new ImapError('IMAP_E_INTERNAL', why, { cause: err });

@@ -30,7 +30,11 @@ export function createSyncCallBuffer(): SharedArrayBuffer {
 }
 
 /** Worker side: blocks until the main thread answers; numbers in, numbers out (Float64 precision not needed). */
-export function syncCall(buffer: SharedArrayBuffer, args: readonly number[], timeoutMs: number): number[] | null {
+export function syncCall(
+  buffer: SharedArrayBuffer,
+  args: readonly number[],
+  timeoutMs: number,
+): number[] | null {
   const words = new Int32Array(buffer);
   for (let i = 0; i < 4; i++) words[ARGS + i] = args[i] ?? 0;
   Atomics.store(words, STATE, CALLING);

@@ -1,6 +1,25 @@
 /** The list of subcommands. Add a line per command module. */
 import type { Command } from 'commander';
+import { registerBench } from './bench';
+import { registerDebug } from './debug';
+import { registerFsck } from './fsck';
+import { registerGet } from './get';
+import { registerInfo } from './info';
+import { registerMkfs } from './mkfs';
+import { registerMount } from './mount';
+import { registerPut } from './put';
+import { registerStats } from './stats';
+import { registerUmount } from './umount';
 
-export function registerCommands(_program: Command): void {
-  // Command modules register themselves here, e.g. registerMkfs(program).
+export function registerCommands(program: Command): void {
+  registerMkfs(program);
+  registerInfo(program);
+  registerFsck(program);
+  registerPut(program);
+  registerGet(program);
+  registerMount(program);
+  registerUmount(program);
+  registerStats(program);
+  registerDebug(program);
+  registerBench(program);
 }

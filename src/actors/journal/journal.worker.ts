@@ -1,0 +1,162 @@
+/**
+ * The journal actor: owns the metadata store (MAP.png.imapdb) and the POSIX layer over it.
+ *
+ *   lifecycle: see runtime/lifecycle.ts (created → starting → ready ⇄ degraded → draining → stopped)
+ *
+ * Ownership: the MetadataStore, its allocator and the FileSystem live only in this thread; every
+ * other thread reaches them by message (src/protocol/journal.ts). Serial (concurrency 1): SQLite is
+ * synchronous, and one request at a time keeps each transaction whole.
+ *
+ * Durability: commits are grouped; `sync` is the durable point, called by the front end after the
+ * scheduler made the data durable (ordered copy-on-write, DESIGN.md §4).
+ */
+import { runActor } from '../runtime/host';
+import { syncCall } from '../runtime/sync-call';
+import { FileSystem } from '../../fs/filesystem';
+import { serializeStore } from '../../fs/metadata-image';
+import { MetadataStore } from '../../fs/store';
+import { checkAccess, type Caller } from '../../fs/access';
+import type { Geometry } from '../../fs/allocator';
+import type { FsCaller, JournalOps } from '../../protocol/journal';
+
+export interface JournalOptions {
+  sidecarPath: string;
+  enforcePermissions: boolean;
+  /** Growth is asked of the main thread through this mailbox; null: growth disabled (ENOSPC). */
+  growMailbox: SharedArrayBuffer | null;
+  /** Unsafe: no durability barrier (for measuring the journal's cost only). */
+  durable: boolean;
+}
+
+interface JournalState {
+  store: MetadataStore;
+  fs: FileSystem;
+  durable: boolean;
+}
+
+/** Names arrive as Uint8Array (structured clone drops Buffer's prototype); wrap without copying. */
+const bytes = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+function caller(c: FsCaller): Caller {
+  return { uid: c.uid, gid: c.gid, umask: c.umask, groups: c.groups ?? [] };
+}
+
+const GROW_TIMEOUT_MS = 10 * 60_000;
+
+function growThroughMain(mailbox: SharedArrayBuffer): (needed: number, current: number) => Geometry | null {
+  return (needed, current) => {
+    const answer = syncCall(mailbox, [needed, current], GROW_TIMEOUT_MS);
+    if (!answer) return null;
+    return { side: answer[0]!, clusterCount: answer[1]! };
+  };
+}
+
+runActor<JournalOps, JournalState>({
+  name: 'journal',
+  init({ options }) {
+    const o = options as JournalOptions;
+    const store = MetadataStore.open(o.sidecarPath);
+    const fs = new FileSystem(store, {
+      grow: o.growMailbox ? growThroughMain(o.growMailbox) : undefined,
+      enforcePermissions: o.enforcePermissions,
+    });
+    // A restarted journal finds reservations of the worker that died: return them to free space.
+    fs.allocator.recover();
+    return { store, fs, durable: o.durable };
+  },
+  handlers: {
+    lookup: (p, { state }) => state.fs.lookup(p.parent, bytes(p.name), caller(p.caller)),
+    getattr: (p, { state }) => state.fs.getattr(p.ino),
+    setattr: (p, { state }) => state.fs.setattr(p.ino, p.attr, caller(p.caller)),
+    checkTruncate: (p, { state }) => {
+      state.fs.checkTruncate(p.ino, caller(p.caller));
+      return null;
+    },
+    readlink: (p, { state }) => state.fs.readlink(p.ino),
+    readdir: (p, { state }) => state.fs.readdir(p.ino, p.cookie, p.limit),
+    mknod: (p, { state }) => state.fs.mknod(p.parent, bytes(p.name), p.mode, p.rdev, caller(p.caller)),
+    create: (p, { state }) => state.fs.create(p.parent, bytes(p.name), p.mode, caller(p.caller)),
+    mkdir: (p, { state }) => state.fs.mkdir(p.parent, bytes(p.name), p.mode, caller(p.caller)),
+    symlink: (p, { state }) => state.fs.symlink(p.parent, bytes(p.name), bytes(p.target), caller(p.caller)),
+    link: (p, { state }) => state.fs.link(p.ino, p.newParent, bytes(p.newName), caller(p.caller)),
+    unlink: (p, { state }) => {
+      state.fs.unlink(p.parent, bytes(p.name), caller(p.caller));
+      return null;
+    },
+    rmdir: (p, { state }) => {
+      state.fs.rmdir(p.parent, bytes(p.name), caller(p.caller));
+      return null;
+    },
+    rename: (p, { state }) => {
+      state.fs.rename(p.parent, bytes(p.name), p.newParent, bytes(p.newName), p.flags, caller(p.caller));
+      return null;
+    },
+    access: (p, { state }) => {
+      checkAccess(state.fs.getattr(p.ino), caller(p.caller), p.mask, 'access');
+      return null;
+    },
+    setxattr: (p, { state }) => {
+      state.fs.setxattr(p.ino, bytes(p.name), bytes(p.value), p.flags, caller(p.caller));
+      return null;
+    },
+    getxattr: (p, { state }) => state.fs.getxattr(p.ino, bytes(p.name), p.size),
+    listxattr: (p, { state }) => state.fs.listxattr(p.ino, p.size),
+    removexattr: (p, { state }) => {
+      state.fs.removexattr(p.ino, bytes(p.name), caller(p.caller));
+      return null;
+    },
+    open: (p, { state }) => state.fs.open(p.ino),
+    release: (p, { state }) => {
+      state.fs.release(p.ino);
+      return null;
+    },
+    statfs: (_p, { state }) => state.fs.statfs(),
+    fallocate: (p, { state }) => {
+      state.fs.fallocate(p.ino, p.offset, p.length, p.keepSize);
+      return null;
+    },
+    planRead: (p, { state }) => state.fs.planRead(p.ino, p.offset, p.length),
+    prepareWrite: (p, { state }) => state.fs.prepareWrite(p.ino, p.offset, p.length),
+    commitWrite: (p, { state }) => {
+      state.fs.commitWrite(p.plan, bytes(p.crcs), p.mtimeNs);
+      return state.fs.getattr(p.plan.ino);
+    },
+    abortWrite: (p, { state }) => {
+      state.fs.abortWrite(p.plan);
+      return null;
+    },
+    prepareTruncate: (p, { state }) => state.fs.prepareTruncate(p.ino, p.size),
+    commitTruncate: (p, { state }) => {
+      state.fs.commitTruncate(p.plan, p.tailCrc ? bytes(p.tailCrc) : null);
+      return state.fs.getattr(p.plan.ino);
+    },
+    sync: (_p, { state }) => {
+      if (state.durable) state.store.sync();
+      return { released: state.fs.releasePending() };
+    },
+    exportMetadata: (p, { state }) => serializeStore(state.store, { generation: p.generation }),
+    setGeneration: (p, { state }) => {
+      state.store.transaction(() => state.store.setGeneration(p.generation));
+      state.store.sync();
+      return null;
+    },
+    mapGrown: (p, { state }) => {
+      state.fs.allocator.addSpace({ side: p.side, clusterCount: p.clusterCount });
+      return null;
+    },
+    info: (_p, { state }) => {
+      const info = state.store.info;
+      return {
+        generation: state.store.generation,
+        files: state.store.countInodes(),
+        usedClusters: info.clusterCount - state.store.freeTotal(),
+        clusterCount: info.clusterCount,
+        side: info.side,
+      };
+    },
+  },
+  drain(state) {
+    if (state.durable) state.store.sync();
+    state.store.close();
+  },
+});

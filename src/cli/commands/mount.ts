@@ -1,0 +1,125 @@
+/**
+ * `imapfs mount MAP MOUNTPOINT`: validates everything it can before forking (config, mountpoint),
+ * then starts the daemon detached and returns once the daemon says the mount is ready, or with the
+ * daemon's own error. `--foreground` runs the daemon in this process instead.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { loadConfig } from '../../config';
+import { findMount, defaultLogPath } from '../../daemon/paths';
+import { runDaemon, type DaemonArgs, type DaemonMessage } from '../../daemon/main';
+import { ImapError } from '../../protocol/errors';
+
+interface MountOptions {
+  config?: string;
+  foreground?: boolean;
+  o: string[];
+  json?: boolean;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return previous.concat([value]);
+}
+
+export function checkMountpoint(mountpoint: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(mountpoint);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTCONN') {
+      throw new ImapError(
+        'IMAP_E_BUSY',
+        `${mountpoint} is a dead FUSE mount; run \`imapfs umount ${mountpoint}\``,
+      );
+    }
+    throw new ImapError('IMAP_E_NOT_FOUND', `mountpoint ${mountpoint} does not exist`);
+  }
+  if (!st.isDirectory()) throw new ImapError('IMAP_E_NOT_DIR', `mountpoint ${mountpoint} is not a directory`);
+  const existing = findMount(mountpoint);
+  if (existing) {
+    throw new ImapError(
+      'IMAP_E_BUSY',
+      `${mountpoint} is already mounted (${existing.type} from ${existing.source})`,
+    );
+  }
+}
+
+/** The daemon is this same CLI's `daemon` entry, so its command line names the map and mountpoint. */
+function daemonEntry(): string {
+  const compiled = path.join(__dirname, '..', '..', 'daemon', 'entry.js');
+  if (fs.existsSync(compiled)) return compiled;
+  return path.join(__dirname, '..', '..', 'daemon', 'entry.ts');
+}
+
+async function startDetached(args: DaemonArgs, logPath: string): Promise<DaemonMessage> {
+  const entry = daemonEntry();
+  const execArgv = entry.endsWith('.ts') ? ['--require', 'tsx/cjs'] : [];
+  const log = fs.openSync(logPath, 'a');
+  const child = spawn(process.execPath, [...execArgv, entry, JSON.stringify(args)], {
+    detached: true,
+    stdio: ['ignore', log, log, 'ipc'],
+  });
+  fs.closeSync(log);
+  return new Promise<DaemonMessage>((resolve, reject) => {
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
+      reject(
+        new ImapError(
+          'IMAP_E_IO',
+          `the daemon exited before the mount was ready (${signal ?? `status ${code}`}); see ${logPath}`,
+        ),
+      );
+    child.once('exit', onExit);
+    child.once('message', (msg: DaemonMessage) => {
+      child.off('exit', onExit);
+      child.disconnect();
+      child.unref();
+      resolve(msg);
+    });
+  });
+}
+
+export function registerMount(program: Command): void {
+  program
+    .command('mount')
+    .description('mount a map (the daemon runs in the background unless --foreground)')
+    .argument('<map>', 'the map PNG')
+    .argument('<mountpoint>', 'an empty directory')
+    .option('-c, --config <file>', 'YAML config file')
+    .option('-f, --foreground', 'run in the foreground (logs to stderr)')
+    .option('-o <options>', 'mount options: ro, allow_other, nogrow, key=value …', collect, [])
+    .option('--json', 'print the result as JSON')
+    .action(async (map: string, mountpoint: string, opts: MountOptions) => {
+      const config = loadConfig({ file: opts.config, options: opts.o });
+      if (!fs.existsSync(map)) throw new ImapError('IMAP_E_MAP_MISSING', map);
+      checkMountpoint(mountpoint);
+      const logPath = config.log.file || defaultLogPath(map);
+      const args: DaemonArgs = {
+        map: path.resolve(map),
+        mountpoint: path.resolve(mountpoint),
+        configFile: opts.config ? path.resolve(opts.config) : undefined,
+        options: opts.o,
+        logPath: opts.foreground ? undefined : logPath,
+      };
+      if (opts.foreground) {
+        await runDaemon(args, (msg) => {
+          if (msg.type === 'ready') process.stderr.write(`imapfs: mounted ${map} on ${mountpoint}\n`);
+        });
+        return;
+      }
+      const msg = await startDetached(args, logPath);
+      if (msg.type === 'error') {
+        const e = new ImapError(msg.error.code, msg.error.detail);
+        throw e;
+      }
+      if (opts.json) {
+        process.stdout.write(
+          `${JSON.stringify({ ok: true, map: args.map, mountpoint: args.mountpoint, pid: msg.pid, log: logPath })}\n`,
+        );
+      } else {
+        process.stdout.write(`mounted ${map} on ${mountpoint} (daemon pid ${msg.pid}, log ${logPath})\n`);
+      }
+    });
+}

@@ -1,0 +1,125 @@
+/**
+ * The daemon's configuration: one YAML file, validated before mount, overridable by `-o key=value`.
+ * Every tunable lives here with its default, so `imapfs mount` with no config file is fully defined.
+ * docs/configuration.md documents each key; keep the two in step.
+ */
+import { z } from 'zod';
+import { parseSize } from './sizes';
+
+export const CONFIG_VERSION = 1;
+
+/** Accepts 4096, "64M", "1GiB". */
+const size = (def: string) =>
+  z
+    .union([z.number(), z.string()])
+    .default(def)
+    .transform((v, ctx) => {
+      try {
+        return parseSize(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    });
+
+const seconds = (def: number) => z.number().nonnegative().default(def);
+
+export const ConfigSchema = z
+  .object({
+    version: z.literal(CONFIG_VERSION).default(CONFIG_VERSION),
+    map: z
+      .object({
+        /** Double the map's side when it fills; off makes a full map answer ENOSPC. */
+        grow: z.boolean().default(true),
+        /** The largest side growth may reach (a power of two). */
+        max_side: z
+          .number()
+          .int()
+          .default(65536)
+          .refine((n) => n >= 32 && (n & (n - 1)) === 0, 'must be a power of two ≥ 32'),
+      })
+      .strict()
+      .prefault({}),
+    cache: z
+      .object({
+        l1_bytes: size('64M'),
+        l2_bytes: size('64M'),
+        prefetch: z
+          .object({
+            enabled: z.boolean().default(true),
+            window_clusters: z.number().int().min(1).max(4096).default(256),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    io: z
+      .object({
+        /** Writers block when this much data waits to be written (write-behind bound). */
+        max_dirty_bytes: size('64M'),
+        /** Unit of write-behind flushes and CLI streaming. */
+        chunk_bytes: size('1M'),
+      })
+      .strict()
+      .prefault({}),
+    journal: z
+      .object({
+        /** Unsafe: only for measuring the journal's overhead. */
+        enabled: z.boolean().default(true),
+        group_commit_ms: z.number().nonnegative().max(1000).default(2),
+        checkpoint_interval_s: seconds(30),
+        checkpoint_bytes: size('64M'),
+      })
+      .strict()
+      .prefault({}),
+    scheduler: z
+      .object({
+        max_inflight: z.number().int().min(1).max(4096).default(64),
+        per_caller_inflight: z.number().int().min(1).max(4096).default(32),
+        queue_capacity: z.number().int().min(16).max(1_000_000).default(4096),
+        /** Added to every map I/O: simulates a slow device for tests and benchmarks. */
+        io_delay_ms: z.number().nonnegative().max(10_000).default(0),
+      })
+      .strict()
+      .prefault({}),
+    fuse: z
+      .object({
+        max_write: size('1M').refine((n) => n >= 4096 && n <= 1024 * 1024, 'must be between 4K and 1M'),
+        writeback_cache: z.boolean().default(false),
+        attr_timeout_s: seconds(1),
+        entry_timeout_s: seconds(1),
+        allow_other: z.boolean().default(false),
+        default_permissions: z.boolean().default(false),
+        acl: z.boolean().default(false),
+        read_only: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    metrics: z
+      .object({
+        /** host:port for Prometheus exposition; empty to disable. */
+        listen: z.string().default(''),
+      })
+      .strict()
+      .prefault({}),
+    tracing: z
+      .object({
+        enabled: z.boolean().default(false),
+        otlp_endpoint: z.string().default('http://127.0.0.1:4318'),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+        /** Default: beside the map, MAP.png.log. */
+        file: z.string().default(''),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type Config = z.output<typeof ConfigSchema>;

@@ -1,0 +1,326 @@
+/**
+ * One mounted map: the open flow (recovery, sidecar check), the actors, the FUSE session, periodic
+ * checkpoints, and the orderly end (drain → checkpoint → release).
+ *
+ *   start ─▶ open & recover (this thread) ─▶ actors ready ─▶ FUSE mounted ─▶ serving
+ *   serving ─(umount, SIGTERM/SIGINT, kernel unmount)─▶ draining: flush write-behind, checkpoint
+ *           ─▶ unmount FUSE ─▶ stop actors ─▶ release the map lock ─▶ ended
+ *
+ * Ownership: main thread. The map file belongs to the scheduler actor and the sidecar to the journal
+ * actor once they run; before that (recovery) and after (nothing) this thread holds them.
+ */
+import * as path from 'node:path';
+import type { Logger } from 'pino';
+import type { ActorHandle } from '../actors/runtime/handle';
+import { ClusterSlab } from '../actors/runtime/slab';
+import { Supervisor } from '../actors/runtime/supervisor';
+import { createSyncCallBuffer, serveSyncCalls } from '../actors/runtime/sync-call';
+import { validateFaultSpec } from '../actors/runtime/faults';
+import type { Config } from '../config';
+import { acquireMapLock, type MapLock } from '../fs/map-lock';
+import { openMap, sidecarPathFor, type OpenReport } from '../fs/open-map';
+import { CLUSTER_SIZE } from '../fs/types';
+import { FuseSession } from '../fuse/session';
+import { FrontEnd } from '../fuse/frontend';
+import { ImapError } from '../protocol/errors';
+import type { JournalOps } from '../protocol/journal';
+import type { CacheOps, IntegrityOps, SnapshotOps } from '../protocol/minor-actors';
+import type { SchedulerOps } from '../protocol/scheduler';
+import { OpCounters, processMemory, type ActorStats, type DaemonStats } from './stats';
+
+export interface MountSessionArgs {
+  map: string;
+  mountpoint: string;
+  config: Config;
+  log: Logger;
+}
+
+const SLOT_BYTES = 1 << 20;
+const READ_SLOTS = 32;
+const IDLE_FLUSH_MS = 1000;
+
+const actorModule = (name: string): string => path.join(__dirname, '..', 'actors', name, `${name}.worker`);
+
+export class MountSession {
+  readonly ended: Promise<void>;
+  private endedResolve!: () => void;
+  private fuse: FuseSession | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private growServer: { stop(): void } | null = null;
+  private checkpointing: Promise<void> | null = null;
+  private lastCheckpointCommitted = 0;
+  private readonly startedAt = Date.now();
+  private checkpoints = 0;
+
+  private constructor(
+    private readonly args: MountSessionArgs,
+    private config: Config,
+    private readonly lock: MapLock,
+    private readonly supervisor: Supervisor,
+    private readonly journal: ActorHandle<JournalOps>,
+    private readonly scheduler: ActorHandle<SchedulerOps>,
+    private readonly frontEnd: FrontEnd,
+    readonly openReport: OpenReport,
+    private readonly counters: OpCounters,
+    private readonly health: { backgroundErrors: number },
+  ) {
+    this.ended = new Promise((resolve) => (this.endedResolve = resolve));
+  }
+
+  static async start(args: MountSessionArgs): Promise<MountSession> {
+    const { config, log } = args;
+    const readOnly = config.fuse.read_only;
+    // Recovery runs here, before any actor exists: repaired checksums, a sidecar that matches the
+    // map, orphans removed, and a checkpoint if anything changed. Then the actors take over the files.
+    const opened = openMap(args.map, { grow: config.map.grow });
+    const openReport = opened.report;
+    opened.close();
+    const lock = acquireMapLock(args.map);
+    log.info({ recovery: openReport }, 'map opened');
+
+    const readSlab = ClusterSlab.create({ id: 1, slotCount: READ_SLOTS, slotSize: SLOT_BYTES });
+    const writeSlots = Math.max(2, Math.floor(config.io.max_dirty_bytes / SLOT_BYTES));
+    const writeSlab = ClusterSlab.create({ id: 2, slotCount: writeSlots, slotSize: SLOT_BYTES });
+    const growMailbox = config.map.grow && !readOnly ? createSyncCallBuffer() : null;
+
+    const supervisor = new Supervisor({ slabs: [readSlab, writeSlab], startTimeoutMs: 60_000 });
+    const scheduler = supervisor.add<SchedulerOps>({
+      name: 'scheduler',
+      module: actorModule('scheduler'),
+      options: { mapPath: args.map, readOnly, ioDelayMs: config.scheduler.io_delay_ms },
+      queue: { totalCapacity: config.scheduler.queue_capacity },
+    });
+    const journal = supervisor.add<JournalOps>({
+      name: 'journal',
+      module: actorModule('journal'),
+      options: {
+        sidecarPath: sidecarPathFor(args.map),
+        enforcePermissions: !config.fuse.default_permissions,
+        growMailbox,
+        durable: config.journal.enabled,
+      },
+      queue: { totalCapacity: config.scheduler.queue_capacity },
+    });
+    supervisor.add<CacheOps>({
+      name: 'cache',
+      module: actorModule('cache'),
+      options: { l1Bytes: config.cache.l1_bytes },
+    });
+    supervisor.add<IntegrityOps>({ name: 'integrity', module: actorModule('integrity') });
+    supervisor.add<SnapshotOps>({
+      name: 'snapshot',
+      module: actorModule('snapshot'),
+      options: { sidecarPath: sidecarPathFor(args.map) },
+    });
+
+    const counters = new OpCounters();
+    const health = { backgroundErrors: 0 };
+    const frontEnd = new FrontEnd({
+      journal,
+      scheduler,
+      readSlab,
+      writeSlab,
+      config,
+      counters,
+      onBackgroundError: (err, what) => {
+        health.backgroundErrors++;
+        log.error({ err, what }, 'background write failed');
+      },
+    });
+    const session = new MountSession(
+      args,
+      config,
+      lock,
+      supervisor,
+      journal,
+      scheduler,
+      frontEnd,
+      openReport,
+      counters,
+      health,
+    );
+
+    try {
+      await supervisor.start();
+      if (growMailbox) {
+        session.growServer = serveSyncCalls(
+          growMailbox,
+          ([needed, current]) => session.grow(needed!, current!),
+          (err) => log.error({ err }, 'map growth failed'),
+        );
+      }
+      session.fuse = FuseSession.mount(args.mountpoint, frontEnd.ops, {
+        maxWrite: config.fuse.max_write,
+        writebackCache: config.fuse.writeback_cache,
+        posixAcl: config.fuse.acl,
+        allowOther: config.fuse.allow_other,
+        defaultPermissions: config.fuse.default_permissions,
+        readOnly,
+        entryTimeout: config.fuse.entry_timeout_s,
+        attrTimeout: config.fuse.attr_timeout_s,
+        fsname: `imapfs:${args.map}`,
+        subtype: 'imapfs',
+      });
+    } catch (err) {
+      session.growServer?.stop();
+      await supervisor.stopAll().catch(() => undefined);
+      lock.release();
+      if (err instanceof ImapError) throw err;
+      const why = err instanceof Error ? err.message : String(err);
+      throw new ImapError('IMAP_E_BUSY', `cannot mount on ${args.mountpoint}: ${why}`, { cause: err });
+    }
+    session.fuse.on('unmount', (errno) => {
+      log.info({ errno }, 'FUSE session ended');
+      session.endedResolve();
+    });
+    session.fuse.on('error', (err) => log.error({ err }, 'FUSE session error'));
+    session.startTimers();
+    return session;
+  }
+
+  private startTimers(): void {
+    this.timers.push(setInterval(() => this.frontEnd.writes.flushIdle(IDLE_FLUSH_MS), IDLE_FLUSH_MS));
+    const every = Math.max(1, this.config.journal.checkpoint_interval_s) * 1000;
+    this.timers.push(
+      setInterval(() => {
+        const written = this.frontEnd.writes.committedBytes - this.lastCheckpointCommitted;
+        if (written > 0 || this.frontEnd.writes.dirtyBytes > 0) {
+          this.checkpoint().catch((err: unknown) =>
+            this.args.log.error({ err }, 'periodic checkpoint failed'),
+          );
+        }
+      }, every),
+    );
+    for (const t of this.timers) t.unref();
+  }
+
+  /** Answers the journal's growth call: doubles the side until `needed` more clusters fit. */
+  private async grow(needed: number, current: number): Promise<number[] | null> {
+    let side = (await this.scheduler.request('info', {}, { priority: 'metadata', idempotent: true })).side;
+    const clustersOf = (s: number): number => (s * s * 4) / CLUSTER_SIZE;
+    do side *= 2;
+    while (clustersOf(side) - current < needed);
+    if (side > this.config.map.max_side) {
+      this.args.log.warn({ side, max: this.config.map.max_side }, 'map is full and may not grow further');
+      return null;
+    }
+    this.args.log.info({ side }, 'growing the map');
+    const info = await this.scheduler.request(
+      'grow',
+      { side },
+      { priority: 'metadata', idempotent: true, deadline: undefined },
+    );
+    return [info.side, info.clusterCount];
+  }
+
+  /** Folds everything into the PNG: afterwards the map alone is a complete, valid filesystem. */
+  checkpoint(): Promise<void> {
+    this.checkpointing ??= this.doCheckpoint().finally(() => (this.checkpointing = null));
+    return this.checkpointing;
+  }
+
+  private async doCheckpoint(): Promise<void> {
+    const t0 = Date.now();
+    const opts = { priority: 'background', idempotent: true } as const;
+    await this.frontEnd.writes.flushAll();
+    const committed = this.frontEnd.writes.committedBytes;
+    await this.frontEnd.durablePoint(null);
+    const { generation } = await this.journal.request('info', {}, opts);
+    const next = generation + 1;
+    const metadata = await this.journal.request('exportMetadata', { generation: next }, opts);
+    await this.scheduler.request('checkpoint', { generation: next, metadata }, opts);
+    await this.journal.request('setGeneration', { generation: next }, opts);
+    this.lastCheckpointCommitted = committed;
+    this.checkpoints++;
+    this.args.log.info(
+      { generation: next, ms: Date.now() - t0, metadataBytes: metadata.byteLength },
+      'checkpoint',
+    );
+  }
+
+  async shutdown(reason: string): Promise<void> {
+    const { log } = this.args;
+    log.info({ reason }, 'unmounting: draining and checkpointing');
+    for (const t of this.timers) clearInterval(t);
+    try {
+      if (!this.config.fuse.read_only) await this.checkpoint();
+    } catch (err) {
+      log.error({ err }, 'final checkpoint failed: the map will be recovered at the next mount');
+    }
+    try {
+      this.fuse?.unmount();
+    } catch (err) {
+      log.error({ err }, 'FUSE unmount failed');
+    }
+    this.growServer?.stop();
+    await this.supervisor.stopAll();
+    this.lock.release();
+    this.endedResolve();
+  }
+
+  reload(config: Config): void {
+    this.config = { ...this.config, journal: config.journal, log: config.log, map: config.map };
+  }
+
+  async setFault(args: Record<string, unknown>): Promise<unknown> {
+    const actor = String(args.actor ?? '');
+    if (!this.supervisor.names().includes(actor)) {
+      throw new ImapError(
+        'IMAP_E_INVALID',
+        `no actor '${actor}' (actors: ${this.supervisor.names().join(', ')})`,
+      );
+    }
+    const spec = validateFaultSpec(args.spec);
+    await this.supervisor.setFault(actor, spec);
+    return { actor, spec };
+  }
+
+  async clearFaults(): Promise<unknown> {
+    await this.supervisor.clearFault();
+    return { cleared: true };
+  }
+
+  async stats(): Promise<DaemonStats> {
+    const sup = this.supervisor.stats();
+    const actors: Record<string, ActorStats> = {};
+    for (const a of sup.actors) {
+      actors[a.name] = {
+        state: a.state,
+        restarts: a.restarts,
+        inFlight: a.inFlight,
+        queued: Object.values(a.queue.depth).reduce((x, y) => x + y, 0),
+        missedDeadlines: a.answeredLate,
+      };
+    }
+    const { ops, errorsByCode } = this.counters.snapshot();
+    let cache: DaemonStats['cache'] = { hitRatio: null };
+    try {
+      const c = await this.supervisor
+        .get<CacheOps>('cache')
+        .request('stats', {}, { priority: 'background', idempotent: true });
+      const reads = c.hits + c.misses;
+      cache = { ...c, hitRatio: reads > 0 ? c.hits / reads : null };
+    } catch (err) {
+      this.args.log.warn({ err }, 'cache stats unavailable');
+    }
+    return {
+      map: this.args.map,
+      mountpoint: this.args.mountpoint,
+      pid: process.pid,
+      uptimeS: (Date.now() - this.startedAt) / 1000,
+      ...processMemory(),
+      ops,
+      errorsByCode,
+      actors,
+      dirtyBytes: this.frontEnd.writes.dirtyBytes,
+      cache,
+      writeBehind: {
+        committedBytes: this.frontEnd.writes.committedBytes,
+        flushes: this.frontEnd.writes.flushes,
+        backgroundErrors: this.health.backgroundErrors,
+      },
+      checkpoints: this.checkpoints,
+      recovery: this.openReport,
+    };
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The journal actor's protocol. The journal owns the metadata store (SQLite sidecar) and runs the
+ * POSIX layer (src/fs) in its own thread; every metadata op and every step of the data path that
+ * touches metadata (plan a read, prepare and commit a write) is one of these messages.
+ *
+ * Names, targets and xattr values are bytes. They cross the thread boundary as Uint8Array (structured
+ * clone drops the Buffer prototype); the actor wraps them back without copying.
+ */
+import type { ReadPlan, TruncatePlan, WritePlan } from '../fs/data-path';
+import type { DirEntry, SetAttr, StatFs } from '../fs/filesystem';
+import type { Inode } from '../fs/types';
+
+export interface FsCaller {
+  uid: number;
+  gid: number;
+  umask: number;
+  groups?: number[];
+}
+
+type Bytes = Uint8Array;
+
+export interface JournalOps {
+  lookup: { payload: { parent: number; name: Bytes; caller: FsCaller }; result: Inode };
+  getattr: { payload: { ino: number }; result: Inode };
+  setattr: { payload: { ino: number; attr: SetAttr; caller: FsCaller }; result: Inode };
+  checkTruncate: { payload: { ino: number; caller: FsCaller }; result: null };
+  readlink: { payload: { ino: number }; result: Bytes };
+  readdir: { payload: { ino: number; cookie: number; limit: number }; result: DirEntry[] };
+  mknod: {
+    payload: { parent: number; name: Bytes; mode: number; rdev: number; caller: FsCaller };
+    result: Inode;
+  };
+  create: { payload: { parent: number; name: Bytes; mode: number; caller: FsCaller }; result: Inode };
+  mkdir: { payload: { parent: number; name: Bytes; mode: number; caller: FsCaller }; result: Inode };
+  symlink: { payload: { parent: number; name: Bytes; target: Bytes; caller: FsCaller }; result: Inode };
+  link: { payload: { ino: number; newParent: number; newName: Bytes; caller: FsCaller }; result: Inode };
+  unlink: { payload: { parent: number; name: Bytes; caller: FsCaller }; result: null };
+  rmdir: { payload: { parent: number; name: Bytes; caller: FsCaller }; result: null };
+  rename: {
+    payload: {
+      parent: number;
+      name: Bytes;
+      newParent: number;
+      newName: Bytes;
+      flags: number;
+      caller: FsCaller;
+    };
+    result: null;
+  };
+  access: { payload: { ino: number; mask: number; caller: FsCaller }; result: null };
+  setxattr: {
+    payload: { ino: number; name: Bytes; value: Bytes; flags: number; caller: FsCaller };
+    result: null;
+  };
+  getxattr: { payload: { ino: number; name: Bytes; size: number }; result: Bytes };
+  listxattr: { payload: { ino: number; size: number }; result: Bytes };
+  removexattr: { payload: { ino: number; name: Bytes; caller: FsCaller }; result: null };
+  open: { payload: { ino: number }; result: Inode };
+  release: { payload: { ino: number }; result: null };
+  statfs: { payload: Record<string, never>; result: StatFs };
+  fallocate: { payload: { ino: number; offset: number; length: number; keepSize: boolean }; result: null };
+  planRead: { payload: { ino: number; offset: number; length: number }; result: ReadPlan };
+  prepareWrite: { payload: { ino: number; offset: number; length: number }; result: WritePlan };
+  /** Idempotent: committing a plan whose runs are already live is a no-op. */
+  commitWrite: { payload: { plan: WritePlan; crcs: Bytes; mtimeNs: bigint }; result: Inode };
+  abortWrite: { payload: { plan: WritePlan }; result: null };
+  prepareTruncate: { payload: { ino: number; size: number }; result: TruncatePlan };
+  commitTruncate: { payload: { plan: TruncatePlan; tailCrc: Bytes | null }; result: Inode };
+  /** Makes every committed transaction durable, then releases clusters freed by them. */
+  sync: { payload: Record<string, never>; result: { released: number } };
+  /** The whole store serialized with generation `generation` (the map's imMD payload). */
+  exportMetadata: { payload: { generation: number }; result: Bytes };
+  /** The checkpoint with this generation is durable in the map. */
+  setGeneration: { payload: { generation: number }; result: null };
+  /** The map grew (done by the scheduler): the allocator gets the new clusters. */
+  mapGrown: { payload: { side: number; clusterCount: number }; result: null };
+  info: {
+    payload: Record<string, never>;
+    result: { generation: number; files: number; usedClusters: number; clusterCount: number; side: number };
+  };
+}
