@@ -14,6 +14,8 @@ export interface TargetInfo {
   readonly skipReason: string | null;
   readonly versions: Record<string, string>;
   readonly injectedDelayMs: number;
+  /** How the delay was applied (inside the target, or emulated by the jobs); absent in old files. */
+  readonly injectedHow?: string | null;
 }
 
 export interface RunRecord {
@@ -43,6 +45,11 @@ export interface BenchDocument {
   /** The target the ratios are about (imapfs in a real run). */
   readonly subject: string;
   readonly machine: MachineInfo;
+  /**
+   * os.loadavg() (1, 5, 15 min) when the run started and ended, and the 1-minute figure before each
+   * target's repetition: how busy the shared machine was. Absent in older files.
+   */
+  readonly loadAverage?: { readonly start: number[]; readonly end: number[]; readonly samples1m: number[] };
   readonly targets: TargetInfo[];
   readonly runs: RunRecord[];
   readonly medians: Record<string, MetricValues>;

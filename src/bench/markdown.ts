@@ -2,7 +2,7 @@
  * docs/benchmarks/latest.md from a result document: the roadmap's success-metrics table with our
  * measured column, the medians of every target, the ratios, and the chart.
  */
-import type { BenchDocument } from './document';
+import { median, type BenchDocument } from './document';
 import { METRIC_IDS, METRICS, type MetricId, type MetricValues } from './metrics';
 
 export function fmt(x: number | null | undefined, digits = 3): string {
@@ -145,6 +145,18 @@ export function renderMarkdown(doc: BenchDocument, chartFile: string): string {
       `Commit ${m.gitCommit?.slice(0, 12) ?? 'unknown'}${m.gitDirty ? ' (with uncommitted changes)' : ''}.`,
     '',
   );
+  if (doc.loadAverage) {
+    const l = doc.loadAverage;
+    const f = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' / ');
+    const sm = l.samples1m;
+    out.push(
+      `Load average (1 / 5 / 15 min) on this shared machine: ${f(l.start)} at the start, ${f(l.end)} at the end` +
+        (sm.length > 0
+          ? `; the 1-minute figure before each target's repetition ranged ${Math.min(...sm).toFixed(2)}–${Math.max(...sm).toFixed(2)} (median ${fmt(median(sm))}).`
+          : '.'),
+      '',
+    );
+  }
   const s = doc.sizes;
   out.push(
     `Sizes: sequential file ${fmt(s.seqFileBytes / 2 ** 20)} MiB (bound ${s.seqMaxSeconds} s), timed jobs ${s.randSeconds} s, ` +
@@ -161,7 +173,7 @@ export function renderMarkdown(doc: BenchDocument, chartFile: string): string {
         t.description,
         t.available
           ? t.injectedDelayMs > 0
-            ? `measured, with ${t.injectedDelayMs} ms injected delay`
+            ? `measured, with ${t.injectedDelayMs} ms injected delay${t.injectedHow ? ` (${t.injectedHow})` : ''}`
             : 'measured'
           : `skipped: ${t.skipReason ?? ''}`,
       ]),
@@ -204,6 +216,8 @@ export function renderMarkdown(doc: BenchDocument, chartFile: string): string {
     '',
   );
 
+  out.push(...overheadSection(doc, live), '');
+
   out.push('## Medians', '');
   out.push(
     table(
@@ -238,6 +252,10 @@ export function renderMarkdown(doc: BenchDocument, chartFile: string): string {
     );
   }
   out.push(`![ratios between targets, log scale](${chartFile})`, '');
+  out.push(
+    "Where imapfs's time goes on sequential I/O (CPU profiles of the daemon, `perf/profile/seq-profile.sh`): [profile-seq.md](profile-seq.md).",
+    '',
+  );
 
   const notes = new Map<string, Set<string>>();
   for (const run of doc.runs)
@@ -248,4 +266,75 @@ export function renderMarkdown(doc: BenchDocument, chartFile: string): string {
     out.push('');
   }
   return `${out.join('\n')}`;
+}
+
+interface OverheadRow {
+  readonly what: string;
+  readonly id: MetricId;
+  /** Converts the median into µs per operation (per 1 MiB block for MB/s), for the "added" column. */
+  readonly usPerOp: (x: number) => number;
+  /** DESIGN §7's aim as a ratio to null (higher-is-better metrics), if it states one. */
+  readonly aim: number | null;
+}
+
+const OVERHEAD: OverheadRow[] = [
+  { what: 'stat/s', id: 'metaStatOps', usPerOp: (x) => 1e6 / x, aim: 0.7 },
+  { what: 'create/s', id: 'metaCreateOps', usPerOp: (x) => 1e6 / x, aim: 0.7 },
+  { what: 'rename/s', id: 'metaRenameOps', usPerOp: (x) => 1e6 / x, aim: 0.7 },
+  { what: 'unlink/s', id: 'metaUnlinkOps', usPerOp: (x) => 1e6 / x, aim: 0.7 },
+  { what: '4 KiB random read, p50 latency (µs)', id: 'randReadP50Us', usPerOp: (x) => x, aim: null },
+  { what: '4 KiB random read, p99 latency (µs)', id: 'randReadP99Us', usPerOp: (x) => x, aim: null },
+  {
+    what: '4 KiB random read, IOPS (1 job, queue depth 1)',
+    id: 'randReadIops',
+    usPerOp: (x) => 1e6 / x,
+    aim: null,
+  },
+  { what: '1 MiB sequential read, MB/s', id: 'seqReadMBps', usPerOp: (x) => 1.048576e6 / x, aim: 0.6 },
+  { what: '1 MiB sequential write, MB/s', id: 'seqWriteMBps', usPerOp: (x) => 1.048576e6 / x, aim: 0.4 },
+];
+
+/**
+ * Issue 4's "per-op overhead against the null ceiling": the subject over null for the FUSE-bound
+ * operations, plus what that means in time added per operation (per 1 MiB block for throughput).
+ */
+function overheadSection(doc: BenchDocument, live: string[]): string[] {
+  const subject = doc.subject;
+  const out = ['## Per-op overhead vs the null ceiling', ''];
+  if (!live.includes(subject) || !live.includes('null')) {
+    out.push(`Needs both \`${subject}\` and \`null\` in the run; this one had ${live.join(', ')}.`);
+    return out;
+  }
+  out.push(
+    `\`null\` is the FUSE binding's in-memory example filesystem: the same kernel path and the same binding with no storage, so \`${subject}/null\` is the share of the FUSE ceiling that ${subject} keeps, and "added per op" is the time ${subject} spends on top of it (per 1 MiB block for the sequential rows). Same run, medians; DESIGN §7 aims where it states a ratio.`,
+    '',
+  );
+  const mine = doc.medians[subject];
+  const ceil = doc.medians.null;
+  out.push(
+    table(
+      ['operation', subject, 'null', `${subject}/null`, 'added per op', 'DESIGN §7 aim', 'meets aim'],
+      OVERHEAD.map((r) => {
+        const a = mine?.[r.id] ?? null;
+        const b = ceil?.[r.id] ?? null;
+        const ratio = a !== null && b !== null && b > 0 ? a / b : null;
+        const added = a !== null && b !== null && a > 0 && b > 0 ? r.usPerOp(a) - r.usPerOp(b) : null;
+        const addedText =
+          added === null ? '—' : added >= 1000 ? `${fmt(added / 1000)} ms` : `${fmt(added)} µs`;
+        const better = METRICS[r.id].better;
+        const aimText = r.aim === null ? '' : `≥ ${r.aim} × null`;
+        const verdict = r.aim === null || ratio === null ? '—' : ratio >= r.aim ? 'yes' : 'no';
+        return [
+          r.what,
+          fmt(a),
+          fmt(b),
+          ratio === null ? '—' : `${fmt(ratio)}${better === 'lower' ? ' (lower is better)' : ''}`,
+          addedText,
+          aimText,
+          verdict,
+        ];
+      }),
+    ),
+  );
+  return out;
 }

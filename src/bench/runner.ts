@@ -3,6 +3,7 @@
  * that drift on a shared machine touches every target alike, take medians, compute ratios, tear
  * everything down whatever happens.
  */
+import { loadavg } from 'node:os';
 import type { BenchSizes } from './config';
 import { mediansOf, ratiosOf, type BenchDocument, type RunRecord, type TargetInfo } from './document';
 import { runRepetition } from './jobs';
@@ -28,18 +29,22 @@ export interface RunOptions {
 
 export async function runBench(opts: RunOptions): Promise<BenchDocument> {
   const started = new Date();
+  const loadStart = loadavg();
+  const samples1m: number[] = [];
   await ensureFio(opts.log);
   const live: Target[] = [];
   const infos: TargetInfo[] = [];
   const runs: RunRecord[] = [];
   try {
     for (const name of opts.targets) {
+      const delay = name === opts.injectInto ? opts.injectDelayMs : 0;
       const t = makeTarget(name, {
         workdir: opts.workdir,
         imageBytes: opts.sizes.imageBytes,
         repoRoot: opts.repoRoot,
+        seqFileBytes: opts.sizes.seqFileBytes,
+        delayMs: delay,
       });
-      const delay = name === opts.injectInto ? opts.injectDelayMs : 0;
       opts.log(`bench: setting up ${name}`);
       try {
         await t.setup();
@@ -54,8 +59,10 @@ export async function runBench(opts: RunOptions): Promise<BenchDocument> {
     }
     for (let rep = 1; rep <= opts.repetitions; rep++) {
       for (const t of live) {
-        opts.log(`bench: repetition ${rep}/${opts.repetitions}, ${t.name}`);
-        const delayMs = t.name === opts.injectInto ? opts.injectDelayMs : 0;
+        samples1m.push(loadavg()[0] ?? 0);
+        opts.log(`bench: repetition ${rep}/${opts.repetitions}, ${t.name} (load ${fmtLoad(loadavg())})`);
+        // A target with its own delay knob got it at setup; the jobs then add nothing from outside.
+        const delayMs = t.name === opts.injectInto && t.ownDelay === null ? opts.injectDelayMs : 0;
         const r = await runRepetition(t, { sizes: opts.sizes, delayMs, log: opts.log });
         for (const n of r.notes) opts.log(`  note: ${n}`);
         runs.push({ target: t.name, repetition: rep, seconds: r.seconds, values: r.values, notes: r.notes });
@@ -78,6 +85,7 @@ export async function runBench(opts: RunOptions): Promise<BenchDocument> {
     repetitions: opts.repetitions,
     subject: opts.subject,
     machine: machineInfo(opts.repoRoot, versions),
+    loadAverage: { start: loadStart, end: loadavg(), samples1m },
     targets: infos,
     runs,
     medians,
@@ -93,6 +101,10 @@ function info(t: Target, available: boolean, skipReason: string | null, injected
     skipReason,
     versions: t.versions,
     injectedDelayMs,
+    injectedHow:
+      injectedDelayMs > 0
+        ? (t.ownDelay ?? 'fio thinktime before each I/O, a sleep before each metadata call')
+        : null,
   };
 }
 
@@ -108,4 +120,8 @@ async function ensureFio(log: (line: string) => void): Promise<void> {
     env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   });
   if (r.code !== 0 || !hasCommand('fio')) throw new Error(`could not install fio: ${r.stderr.trim()}`);
+}
+
+function fmtLoad(l: number[]): string {
+  return l.map((x) => x.toFixed(2)).join(' ');
 }

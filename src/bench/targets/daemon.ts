@@ -53,8 +53,13 @@ export async function startDaemon(
 
 /** Waits for a daemon to exit after its unmount; kills it if it lingers. */
 export async function stopDaemon(d: Daemon, graceMs = 10_000): Promise<void> {
-  const timeout = sleep(graceMs).then(() => 'timeout' as const);
-  if ((await Promise.race([d.exited.then(() => 'exited' as const), timeout])) === 'timeout') {
+  // The grace timer is cleared once the daemon is gone: a pending timer would keep the bench
+  // process alive for the rest of the grace period after the run has finished.
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), graceMs)));
+  const how = await Promise.race([d.exited.then(() => 'exited' as const), timeout]);
+  clearTimeout(timer);
+  if (how === 'timeout') {
     d.child.kill('SIGKILL');
     await d.exited;
   }

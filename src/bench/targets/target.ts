@@ -18,6 +18,14 @@ export interface TargetOptions {
   readonly imageBytes: number;
   /** Root of the imapfs checkout (bin/imapfs, dist/). */
   readonly repoRoot: string;
+  /** The sequential file the jobs write, so a target can size its storage with headroom. */
+  readonly seqFileBytes?: number;
+  /**
+   * Injected per-I/O delay for this target (the regression detector's proof), ms. A target with
+   * its own delay knob applies it inside the filesystem (see `ownDelay`); otherwise the jobs
+   * emulate it (fio thinktime, a sleep before each metadata call).
+   */
+  readonly delayMs?: number;
 }
 
 /** Thrown by setup() when a target cannot run here; the run continues without it. */
@@ -40,6 +48,12 @@ export abstract class Target {
   daemonPid: number | null = null;
   /** Version strings for the machine section of the report. */
   versions: Record<string, string> = {};
+  /**
+   * How this target applies an injected delay, when it has its own knob (imapfs:
+   * `-o scheduler.io_delay_ms=N`, a slowdown inside the build under test). Null: the jobs emulate
+   * it from outside with fio thinktime and a sleep before each metadata call.
+   */
+  ownDelay: string | null = null;
   protected base = '';
   private undos: (() => void)[] = [];
 
