@@ -22,6 +22,8 @@ import { openMap, sidecarPathFor, type OpenReport } from '../fs/open-map';
 import { CLUSTER_SIZE } from '../fs/types';
 import { FuseSession } from '../fuse/session';
 import { FrontEnd } from '../fuse/frontend';
+import { warmCache } from '../fuse/cached-read';
+import { setReadAhead } from './readahead';
 import { ImapError } from '../protocol/errors';
 import type { JournalOps } from '../protocol/journal';
 import type { CacheOps, IntegrityOps, SnapshotOps } from '../protocol/minor-actors';
@@ -38,6 +40,9 @@ export interface MountSessionArgs {
 const SLOT_BYTES = 1 << 20;
 const READ_SLOTS = 32;
 const IDLE_FLUSH_MS = 1000;
+/** No heartbeat for this long = hung (the runtime's default, 2 s, is shorter than a map growth). */
+const SCHEDULER_HANG_MS = 60_000;
+const JOURNAL_HANG_MS = 30_000;
 
 const actorModule = (name: string): string => path.join(__dirname, '..', 'actors', name, `${name}.worker`);
 
@@ -89,6 +94,9 @@ export class MountSession {
       module: actorModule('scheduler'),
       options: { mapPath: args.map, readOnly, ioDelayMs: config.scheduler.io_delay_ms },
       queue: { totalCapacity: config.scheduler.queue_capacity },
+      // Growth and checkpoints are synchronous copies/rewrites of the whole map in this thread (several
+      // seconds for a map of a few GB): the default 2 s hang timeout killed the scheduler mid-growth.
+      heartbeat: { timeoutMs: SCHEDULER_HANG_MS },
     });
     const journal = supervisor.add<JournalOps>({
       name: 'journal',
@@ -100,11 +108,18 @@ export class MountSession {
         durable: config.journal.enabled,
       },
       queue: { totalCapacity: config.scheduler.queue_capacity },
+      // exportMetadata serializes the whole store, and big unlinks are one transaction.
+      heartbeat: { timeoutMs: JOURNAL_HANG_MS },
     });
-    supervisor.add<CacheOps>({
+    const cache = supervisor.add<CacheOps>({
       name: 'cache',
       module: actorModule('cache'),
-      options: { l1Bytes: config.cache.l1_bytes },
+      // The drain records the hottest clusters in MAP.png.cachewarm; warmCache() loads them.
+      options: {
+        l1Bytes: config.cache.l1_bytes,
+        l2Bytes: config.cache.l2_bytes,
+        warmPath: `${args.map}.cachewarm`,
+      },
     });
     supervisor.add<IntegrityOps>({ name: 'integrity', module: actorModule('integrity') });
     supervisor.add<SnapshotOps>({
@@ -118,6 +133,7 @@ export class MountSession {
     const frontEnd = new FrontEnd({
       journal,
       scheduler,
+      cache,
       readSlab,
       writeSlab,
       config,
@@ -142,6 +158,10 @@ export class MountSession {
 
     try {
       await supervisor.start();
+      // Hottest clusters of the last clean unmount, loaded at background priority.
+      void warmCache({ journal, scheduler, cache, readSlab, config }).catch((err: unknown) =>
+        log.warn({ err }, 'cache warming failed'),
+      );
       if (growMailbox) {
         session.growServer = serveSyncCalls(
           growMailbox,
@@ -168,6 +188,13 @@ export class MountSession {
       if (err instanceof ImapError) throw err;
       const why = err instanceof Error ? err.message : String(err);
       throw new ImapError('IMAP_E_BUSY', `cannot mount on ${args.mountpoint}: ${why}`, { cause: err });
+    }
+    try {
+      const kib = setReadAhead(args.mountpoint, config.fuse.max_write / 1024);
+      log.info({ readAheadKiB: kib }, 'kernel read-ahead set');
+    } catch (err) {
+      // Not fatal: reads still work in the kernel's default 128 KiB requests, only slower.
+      log.warn({ err }, 'could not raise the kernel read-ahead');
     }
     session.fuse.on('unmount', (errno) => {
       log.info({ errno }, 'FUSE session ended');

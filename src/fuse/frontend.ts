@@ -22,6 +22,7 @@ import type { Inode } from '../fs/types';
 import type { Caller, OpName, PayloadOf, PriorityClass, ResultOf } from '../protocol/envelope';
 import { ImapError } from '../protocol/errors';
 import type { FsCaller, JournalOps } from '../protocol/journal';
+import type { CacheOps } from '../protocol/cache';
 import type { SchedulerOps } from '../protocol/scheduler';
 import type { OpCounters } from '../daemon/stats';
 import { errnoOf, reply } from './binding';
@@ -36,10 +37,14 @@ import {
   type SetAttrValues,
   type Timespec,
 } from './types';
+import { cachedReaderFor, invalidateRuns } from './cached-read';
+import { GroupCommit } from './group-commit';
 import { WriteBehind } from './write-behind';
 
 const S_IFMT = 0o170000;
 const READDIR_BATCH = 256;
+const NO_XATTR_MAX = 100_000;
+const POSIX_ACL_PREFIX = Buffer.from('system.posix_acl_');
 
 function ts(ns: bigint): Timespec {
   return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) };
@@ -75,6 +80,8 @@ interface Cached<T> {
 export interface FrontEndDeps {
   journal: ActorHandle<JournalOps>;
   scheduler: ActorHandle<SchedulerOps>;
+  /** Clean map clusters (L1/L2), prefetch, warming; reads bypass it when absent. */
+  cache?: ActorHandle<CacheOps>;
   /** Read buffers: slots of up to 1 MiB. */
   readSlab: ClusterSlab;
   /** Write-behind buffers; its slot count bounds the dirty bytes. */
@@ -91,9 +98,24 @@ export class FrontEnd {
   private readonly dentries = new Map<string, Cached<number>>();
   private readonly cacheMs: number;
   private nextFh = 1;
+  /**
+   * Inodes known to have no xattrs at all. The kernel asks getxattr("security.capability") before
+   * every write to a file (to clear file capabilities); without this each write would pay a journal
+   * round trip. This thread is the only writer of xattrs, so the entry stays true until a setxattr
+   * on the inode (removexattr cannot add one). An inode number reused after deletion starts with no
+   * xattrs, so stale entries stay correct. Bounded: cleared when it grows past NO_XATTR_MAX.
+   */
+  private readonly noXattrs = new Set<number>();
+  /** Bumped by every setxattr: a "no xattrs" answer obtained across one is not remembered. */
+  private xattrWrites = 0;
   readonly writes: WriteBehind;
+  /** Concurrent fsyncs share one durable point (group commit). */
+  readonly fsyncs: GroupCommit;
 
   constructor(private readonly deps: FrontEndDeps) {
+    this.fsyncs = new GroupCommit(async () => {
+      await this.durablePoint(null);
+    }, deps.config.journal.group_commit_ms);
     this.journal = deps.journal;
     this.scheduler = deps.scheduler;
     this.cacheMs = deps.config.fuse.attr_timeout_s * 1000;
@@ -103,6 +125,7 @@ export class FrontEnd {
       slab: deps.writeSlab,
       onCommitted: (inode) => this.remember(inode),
       onError: deps.onBackgroundError,
+      reclaim: () => this.reclaim(),
     });
   }
 
@@ -204,6 +227,9 @@ export class FrontEnd {
     setattr: (req, ino, values, toSet) =>
       this.run('setattr', req, async () => {
         const caller = FrontEnd.caller(req);
+        // Buffered writes commit with the mtime of their write(2): they must land before an explicit
+        // utimens (cp -a and rsync set times through the still-open fd, before close).
+        await this.writes.flushInode(ino);
         if (toSet & SetAttr.SIZE) await this.truncate(req, ino, values.size, caller);
         const attr = setattrFields(values, toSet);
         const inode = await this.meta(req, 'setattr', { ino, attr, caller });
@@ -225,6 +251,7 @@ export class FrontEnd {
           caller: FrontEnd.caller(req),
         });
         this.namespaceChanged();
+        this.markNoXattrs(inode.ino);
         reply.entry(req.handle, this.entry(inode));
       }),
 
@@ -232,6 +259,7 @@ export class FrontEnd {
       this.run('mkdir', req, async () => {
         const inode = await this.meta(req, 'mkdir', { parent, name, mode, caller: FrontEnd.caller(req) });
         this.namespaceChanged();
+        this.markNoXattrs(inode.ino);
         reply.entry(req.handle, this.entry(inode));
       }),
 
@@ -255,6 +283,7 @@ export class FrontEnd {
       this.run('symlink', req, async () => {
         const inode = await this.meta(req, 'symlink', { parent, name, target, caller: FrontEnd.caller(req) });
         this.namespaceChanged();
+        this.markNoXattrs(inode.ino);
         reply.entry(req.handle, this.entry(inode));
       }),
 
@@ -281,9 +310,12 @@ export class FrontEnd {
         reply.entry(req.handle, this.entry(inode));
       }),
 
-    open: (req, ino) =>
+    open: (req, ino, flags) =>
       this.run('open', req, async () => {
-        this.remember(await this.meta(req, 'open', { ino }));
+        if (this.deps.config.fuse.read_only && (flags & 3) !== 0 /* O_RDONLY */) {
+          throw new ImapError('IMAP_E_READ_ONLY');
+        }
+        this.remember(await this.meta(req, 'open', { ino, flags, caller: FrontEnd.caller(req) }));
         reply.open(req.handle, { fh: this.nextFh++ });
       }),
 
@@ -291,33 +323,10 @@ export class FrontEnd {
       this.run('read', req, async () => {
         // Read-your-writes: buffered data for this file reaches the map first.
         await this.writes.flushInode(ino);
-        const length = Math.min(size, this.deps.readSlab.slotSize);
-        const plan = await this.journal.request(
-          'planRead',
-          { ino, offset, length },
-          { priority: 'interactive', caller: FrontEnd.caller(req), idempotent: true },
+        // planRead → cache (hits) → scheduler (the missing span) → reply; prefetch (src/fuse/cached-read.ts).
+        await cachedReaderFor(this.deps).read(ino, size, offset, FrontEnd.caller(req), (data, off, len) =>
+          reply.buf(req.handle, data, off, len),
         );
-        if (plan.length === 0) {
-          reply.buf(req.handle, null);
-          return;
-        }
-        const slab = this.deps.readSlab;
-        const slot = await slab.alloc(30_000);
-        try {
-          const n = await this.scheduler.request(
-            'read',
-            { plan },
-            {
-              priority: 'interactive',
-              caller: FrontEnd.caller(req),
-              idempotent: true,
-              data: slab.ref(slot, 0, plan.length),
-            },
-          );
-          reply.buf(req.handle, slab.bytes(slot), 0, n);
-        } finally {
-          slab.free(slot);
-        }
       }),
 
     write: (req, ino, data, offset) =>
@@ -345,8 +354,14 @@ export class FrontEnd {
     fsync: (req, ino) =>
       this.run('fsync', req, async () => {
         await this.writes.flushInode(ino);
-        await this.durablePoint(req);
+        await this.fsyncs.commit();
         reply.ok(req.handle);
+      }),
+
+    opendir: (req, ino) =>
+      this.run('opendir', req, async () => {
+        await this.meta(req, 'opendir', { ino, caller: FrontEnd.caller(req) });
+        reply.open(req.handle, { fh: 0 });
       }),
 
     readdir: (req, ino, size, offset) =>
@@ -376,7 +391,7 @@ export class FrontEnd {
 
     fsyncdir: (req) =>
       this.run('fsyncdir', req, async () => {
-        await this.durablePoint(req);
+        await this.fsyncs.commit();
         reply.ok(req.handle);
       }),
 
@@ -388,6 +403,9 @@ export class FrontEnd {
 
     setxattr: (req, ino, name, value, flags) =>
       this.run('setxattr', req, async () => {
+        this.refuseAclWithoutAcls(name);
+        this.noXattrs.delete(ino);
+        this.xattrWrites++;
         await this.meta(req, 'setxattr', { ino, name, value, flags, caller: FrontEnd.caller(req) });
         this.attrs.delete(ino);
         reply.ok(req.handle);
@@ -395,20 +413,28 @@ export class FrontEnd {
 
     getxattr: (req, ino, name, size) =>
       this.run('getxattr', req, async () => {
-        const value = await this.meta(req, 'getxattr', { ino, name, size });
+        this.refuseAclWithoutAcls(name);
+        if (this.noXattrs.has(ino)) throw new ImapError('IMAP_E_NO_ATTR');
+        const value = await this.knownXattrs(req, ino, () => this.meta(req, 'getxattr', { ino, name, size }));
         if (size === 0) reply.xattrSize(req.handle, value.byteLength);
         else reply.buf(req.handle, value);
       }),
 
     listxattr: (req, ino, size) =>
       this.run('listxattr', req, async () => {
-        const list = await this.meta(req, 'listxattr', { ino, size });
+        let list: Uint8Array = new Uint8Array(0);
+        if (!this.noXattrs.has(ino)) {
+          const before = this.xattrWrites;
+          list = await this.meta(req, 'listxattr', { ino, size });
+          if (list.byteLength === 0 && this.xattrWrites === before) this.markNoXattrs(ino);
+        }
         if (size === 0) reply.xattrSize(req.handle, list.byteLength);
         else reply.buf(req.handle, list);
       }),
 
     removexattr: (req, ino, name) =>
       this.run('removexattr', req, async () => {
+        this.refuseAclWithoutAcls(name);
         await this.meta(req, 'removexattr', { ino, name, caller: FrontEnd.caller(req) });
         this.attrs.delete(ino);
         reply.ok(req.handle);
@@ -425,6 +451,8 @@ export class FrontEnd {
         const inode = await this.meta(req, 'create', { parent, name, mode, caller: FrontEnd.caller(req) });
         await this.meta(req, 'open', { ino: inode.ino });
         this.namespaceChanged();
+        // A new inode has no xattrs: spares the getxattr(security.capability) before its first write.
+        this.markNoXattrs(inode.ino);
         this.dentries.set(this.dentryKey(parent, name), {
           value: inode.ino,
           expires: Date.now() + this.cacheMs,
@@ -451,11 +479,57 @@ export class FrontEnd {
 
   // ---- helpers of several ops --------------------------------------------------------------------------
 
+  /**
+   * Runs a getxattr/listxattr; when the answer is "no such attribute", asks once whether the inode
+   * has any xattr at all and remembers it if not (see noXattrs).
+   */
+  private async knownXattrs<T>(req: FuseRequest<ReplyKind>, ino: number, body: () => Promise<T>): Promise<T> {
+    const before = this.xattrWrites;
+    try {
+      return await body();
+    } catch (err) {
+      if (err instanceof ImapError && err.code === 'IMAP_E_NO_ATTR') {
+        const list = await this.meta(req, 'listxattr', { ino, size: 0 });
+        // A setxattr that ran meanwhile must win over this answer.
+        if (list.byteLength === 0 && this.xattrWrites === before) this.markNoXattrs(ino);
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Without `fuse.acl` the kernel does not interpret system.posix_acl_* and passes them here as plain
+   * xattrs. Storing them would tell `cp -a`/`setfacl` that an ACL (and with it the mode) was applied
+   * when it was not; refuse them as a noacl ext4 does, so tools fall back to chmod.
+   */
+  private refuseAclWithoutAcls(name: Buffer): void {
+    if (!this.deps.config.fuse.acl && name.subarray(0, POSIX_ACL_PREFIX.length).equals(POSIX_ACL_PREFIX)) {
+      throw new ImapError('IMAP_E_NOT_SUPPORTED', 'POSIX ACLs are off (fuse.acl)');
+    }
+  }
+
+  private markNoXattrs(ino: number): void {
+    if (this.noXattrs.size >= NO_XATTR_MAX) this.noXattrs.clear();
+    this.noXattrs.add(ino);
+  }
+
   /** fsync's barrier: map data durable first, then the metadata that points at it. */
-  async durablePoint(req: FuseRequest<ReplyKind> | null): Promise<void> {
+  async durablePoint(req: FuseRequest<ReplyKind> | null): Promise<number> {
     const caller = req ? FrontEnd.caller(req) : undefined;
     await this.scheduler.request('sync', {}, { priority: 'fsync', caller, idempotent: true });
-    await this.journal.request('sync', {}, { priority: 'fsync', caller, idempotent: true });
+    const { released } = await this.journal.request(
+      'sync',
+      {},
+      { priority: 'fsync', caller, idempotent: true },
+    );
+    return released;
+  }
+
+  /** ENOSPC: a durable point releases clusters freed since the last one. Shared by concurrent callers. */
+  private reclaiming: Promise<number> | null = null;
+  private reclaim(): Promise<number> {
+    this.reclaiming ??= this.durablePoint(null).finally(() => (this.reclaiming = null));
+    return this.reclaiming;
   }
 
   private async truncate(
@@ -479,6 +553,7 @@ export class FrontEnd {
       if (plan.tail) await this.meta(req, 'abortWrite', { plan: plan.tail });
       throw err;
     }
+    await invalidateRuns(this.scheduler, plan.tail?.runs);
     this.remember(await this.meta(req, 'commitTruncate', { plan, tailCrc }));
   }
 }

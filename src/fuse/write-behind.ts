@@ -9,15 +9,17 @@
  * Memory is bounded by the slab: a writer waits for a free slot instead of memory growing
  * (io.max_dirty_bytes sets the slot count). Errors of a background flush are kept per file and
  * reported by the next flush/fsync/close of that file, like the kernel's own writeback errors; they
- * are also logged and counted at once.
+ * are also logged and counted at once. The next write to that file fails with it too.
  *
  * Ownership: main thread. Each file's buffers are flushed one at a time (the data path requires
  * prepare → commit to be serial per inode), so writes to the same clusters apply in order.
  */
 import type { ActorHandle } from '../actors/runtime/handle';
+import { invalidateRuns } from './cached-read';
 import type { ClusterSlab } from '../actors/runtime/slab';
 import { nowNs, type Inode } from '../fs/types';
 import type { Caller, PriorityClass } from '../protocol/envelope';
+import { isImapError } from '../protocol/errors';
 import type { JournalOps } from '../protocol/journal';
 import type { SchedulerOps } from '../protocol/scheduler';
 import type { WritePlan } from '../fs/data-path';
@@ -38,9 +40,17 @@ export interface WriteBehindDeps {
   slab: ClusterSlab;
   onCommitted: (inode: Inode) => void;
   onError: (err: unknown, what: string) => void;
+  /**
+   * Called when the journal answers ENOSPC: makes freed clusters allocatable again (a durable point
+   * releases the clusters of unlinks and overwrites committed before it) and resolves to how many
+   * were released. A write is retried once when this released anything.
+   */
+  reclaim?: () => Promise<number>;
 }
 
 const SLOT_WAIT_MS = 60_000;
+/** Deliveries of one buffer when an actor restarts under it. */
+const FLUSH_ATTEMPTS = 3;
 
 export class WriteBehind {
   private readonly open = new Map<number, Buffered>();
@@ -63,6 +73,13 @@ export class WriteBehind {
 
   async write(ino: number, data: Buffer, offset: number, caller: Caller): Promise<void> {
     await this.withLock(ino, async () => {
+      // A background flush of this file failed (ENOSPC, EIO): the writer hears it now, instead of
+      // streaming on into buffers that cannot land either (a `dd` onto a full map must stop).
+      const failed = this.errors.get(ino);
+      if (failed !== undefined) {
+        this.errors.delete(ino);
+        throw failed;
+      }
       const slotSize = this.deps.slab.slotSize;
       let buf = this.open.get(ino);
       if (buf && (offset !== buf.offset + buf.length || buf.length + data.length > slotSize)) {
@@ -137,38 +154,72 @@ export class WriteBehind {
 
   private async flushBuffer(buf: Buffered, priority: PriorityClass): Promise<void> {
     const { journal, scheduler, slab } = this.deps;
+    const restarts = () => journal.stats().restarts + scheduler.stats().restarts;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const before = restarts();
+        try {
+          await this.flushOnce(buf, priority);
+          return;
+        } catch (err) {
+          // A journal restart forgets the reservations of plans prepared before it (allocator
+          // recovery), so a commit after it is refused: the slot still holds the data, redo it all.
+          if (attempt >= FLUSH_ATTEMPTS || restarts() === before) {
+            if (!this.errors.has(buf.ino)) this.errors.set(buf.ino, err);
+            this.deps.onError(
+              err,
+              `write-behind of ${buf.length} bytes at ${buf.offset} of inode ${buf.ino}`,
+            );
+            return;
+          }
+        }
+      }
+    } finally {
+      slab.free(buf.slot);
+      this.dirtyBytes -= buf.length;
+      const u = this.unflushed.get(buf.ino);
+      if (u && --u.count === 0) this.unflushed.delete(buf.ino);
+    }
+  }
+
+  private async flushOnce(buf: Buffered, priority: PriorityClass): Promise<void> {
+    const { journal, scheduler, slab } = this.deps;
     const opts = { priority, caller: buf.caller, idempotent: true } as const;
     let plan: WritePlan | undefined;
+    let journalGen = journal.stats().restarts;
     try {
-      plan = await journal.request(
-        'prepareWrite',
-        { ino: buf.ino, offset: buf.offset, length: buf.length },
-        opts,
-      );
+      const prepare = () =>
+        journal.request('prepareWrite', { ino: buf.ino, offset: buf.offset, length: buf.length }, opts);
+      try {
+        plan = await prepare();
+      } catch (err) {
+        // Space freed by a recent rm is pending until the next durable point: reach one and retry.
+        if (!(isImapError(err) && err.code === 'IMAP_E_NO_SPACE' && this.deps.reclaim)) throw err;
+        if ((await this.deps.reclaim()) === 0) throw err;
+        plan = await prepare();
+      }
+      journalGen = journal.stats().restarts;
       const crcs = await scheduler.request(
         'write',
         { plan },
         { ...opts, data: slab.ref(buf.slot, 0, buf.length) },
       );
+      // The new run may hold a freed cluster's old bytes in the cache: drop them before it goes live.
+      await invalidateRuns(scheduler, plan.runs);
       const inode = await journal.request('commitWrite', { plan, crcs, mtimeNs: buf.mtimeNs }, opts);
       this.committedBytes += buf.length;
       this.flushes++;
       this.deps.onCommitted(inode);
     } catch (err) {
-      if (plan) {
+      // A journal restarted since the plan was prepared already returned its clusters (recovery).
+      if (plan && journal.stats().restarts === journalGen) {
         await journal
           .request('abortWrite', { plan }, opts)
           .catch((abortErr: unknown) =>
             this.deps.onError(abortErr, `abort of a failed write to inode ${buf.ino}`),
           );
       }
-      if (!this.errors.has(buf.ino)) this.errors.set(buf.ino, err);
-      this.deps.onError(err, `write-behind of ${buf.length} bytes at ${buf.offset} of inode ${buf.ino}`);
-    } finally {
-      slab.free(buf.slot);
-      this.dirtyBytes -= buf.length;
-      const u = this.unflushed.get(buf.ino);
-      if (u && --u.count === 0) this.unflushed.delete(buf.ino);
+      throw err;
     }
   }
 

@@ -55,7 +55,14 @@ export interface JournalOps {
   getxattr: { payload: { ino: number; name: Bytes; size: number }; result: Bytes };
   listxattr: { payload: { ino: number; size: number }; result: Bytes };
   removexattr: { payload: { ino: number; name: Bytes; caller: FsCaller }; result: null };
-  open: { payload: { ino: number }; result: Inode };
+  /**
+   * Counts an open of `ino`. With `caller`, first checks the permission the open flags ask for
+   * (O_RDONLY → read, O_WRONLY → write, O_RDWR → both; O_TRUNC → write); without, no check (an
+   * internal open, e.g. of a file just created by its caller).
+   */
+  open: { payload: { ino: number; flags?: number; caller?: FsCaller }; result: Inode };
+  /** Checks that `caller` may list the directory `ino` (read permission). */
+  opendir: { payload: { ino: number; caller: FsCaller }; result: null };
   release: { payload: { ino: number }; result: null };
   statfs: { payload: Record<string, never>; result: StatFs };
   fallocate: { payload: { ino: number; offset: number; length: number; keepSize: boolean }; result: null };

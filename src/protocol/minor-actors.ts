@@ -5,24 +5,8 @@
  */
 import type { Snapshot } from '../fs/types';
 
-export interface CacheStats {
-  entries: number;
-  bytes: number;
-  budgetBytes: number;
-  hits: number;
-  misses: number;
-  evictions: number;
-}
-
-export interface CacheOps {
-  /** Stores the slot's bytes as map cluster `cluster`'s content (count clusters). */
-  put: { payload: { cluster: number; count: number }; result: null };
-  /** Fills the slot with cluster `cluster`'s bytes if cached: true on a hit. */
-  get: { payload: { cluster: number }; result: boolean };
-  /** Drops clusters [first, first + count) (they were freed or rewritten). */
-  invalidate: { payload: { first: number; count: number }; result: number };
-  stats: { payload: Record<string, never>; result: CacheStats };
-}
+/** The cache actor's protocol grew into its own file. */
+export type { CacheOps, CacheStats } from './cache';
 
 export interface IntegrityOps {
   /** Checks the slot's clusters against CRC-32s; returns the indices that do not match. */

@@ -1,25 +1,36 @@
 /**
- * The cache actor: an LRU of cluster contents (quick-lru) bounded by a byte budget.
+ * The cache actor: clean map clusters in two tiers (L1 slots in a SharedArrayBuffer slab, L2
+ * deflated), exact LRU in each, invalidation with race-proof inserts, statistics, and the warm file
+ * (recorded at drain, read at start). The state and its rules are in tiered-cache.ts; the reader side
+ * (lookups, misses through the scheduler, prefetch, warming) is src/fuse/cached-read.ts.
  *
  *   lifecycle: see runtime/lifecycle.ts
  *
- * Ownership: the LRU and its buffers belong to this thread; data comes and goes through slab slots.
- * This is the first tier only; the compressed tier, prefetch and warming are the cache issue's.
+ * Ownership: the tiers belong to this thread. A request's SlotRef (a read-slab slot of the caller)
+ * belongs to the handler for the duration of the request: `read` writes hits into it, `insert` reads
+ * the runs out of it. A restarted worker starts empty, with a new instance id, so tokens handed out
+ * by its predecessor are refused.
  */
-import QuickLRU from 'quick-lru';
-import type { CacheOps, CacheStats } from '../../protocol/minor-actors';
-import { CLUSTER_SIZE } from '../../fs/types';
+import type { CacheOps } from '../../protocol/cache';
 import { ImapError } from '../../protocol/errors';
 import { runActor, type ActorContext } from '../runtime/host';
+import { TieredCache } from './tiered-cache';
+import { readWarmFile, writeWarmFile } from './warm-file';
+import type { WarmRun } from '../../protocol/cache';
 
 export interface CacheOptions {
   l1Bytes: number;
+  l2Bytes: number;
+  /** MAP.png.cachewarm; no warm file without it. */
+  warmPath?: string;
+  /** Clusters recorded at most (default: L1's capacity). */
+  warmClusters?: number;
 }
 
 interface CacheState {
-  lru: QuickLRU<number, Buffer>;
-  budgetBytes: number;
-  counters: { hits: number; misses: number; evictions: number };
+  cache: TieredCache;
+  options: CacheOptions;
+  warm: WarmRun[];
 }
 
 function slotOf(ctx: ActorContext<CacheState>): Uint8Array {
@@ -28,45 +39,39 @@ function slotOf(ctx: ActorContext<CacheState>): Uint8Array {
   return ctx.slabs.view(ref);
 }
 
+function record(state: CacheState): number {
+  const { warmPath } = state.options;
+  if (!warmPath) return 0;
+  const runs = state.cache.hottest(state.options.warmClusters ?? state.cache.l1Capacity);
+  // An empty cache (nothing read this time) keeps the previous list rather than erasing it.
+  if (runs.length > 0) writeWarmFile(warmPath, runs);
+  return runs.reduce((n, r) => n + r.count, 0);
+}
+
 runActor<CacheOps, CacheState>({
   name: 'cache',
   init({ options }) {
     const o = options as CacheOptions;
-    const counters = { hits: 0, misses: 0, evictions: 0 };
-    const maxSize = Math.max(1, Math.floor(o.l1Bytes / CLUSTER_SIZE));
-    const lru = new QuickLRU<number, Buffer>({ maxSize, onEviction: () => counters.evictions++ });
-    return { lru, budgetBytes: maxSize * CLUSTER_SIZE, counters };
+    const cache = new TieredCache({ l1Bytes: o.l1Bytes, l2Bytes: o.l2Bytes });
+    const warm = o.warmPath ? readWarmFile(o.warmPath) : [];
+    cache.noteWarmListed(warm.reduce((n, r) => n + r.count, 0));
+    return { cache, options: o, warm };
   },
   handlers: {
-    put: (p, ctx) => {
-      const data = slotOf(ctx);
-      for (let i = 0; i < p.count; i++) {
-        const copy = Buffer.allocUnsafe(CLUSTER_SIZE);
-        copy.set(data.subarray(i * CLUSTER_SIZE, (i + 1) * CLUSTER_SIZE));
-        ctx.state.lru.set(p.cluster + i, copy);
-      }
-      return null;
+    read: (p, ctx) => ctx.state.cache.read(p.segments, slotOf(ctx)),
+    probe: (p, { state }) => state.cache.probe(p.ranges),
+    insert: (p, ctx) => ctx.state.cache.insert(p.runs, p.token, p.source, slotOf(ctx)),
+    invalidate: (p, { state }) => state.cache.invalidate(p.ranges),
+    clear: (_p, { state }) => state.cache.clear(),
+    warmList: (_p, { state }) => {
+      const runs = state.warm;
+      state.warm = []; // handed out once: a second mount-time warm-up would only repeat the I/O
+      return runs;
     },
-    get: (p, ctx) => {
-      const hit = ctx.state.lru.get(p.cluster);
-      if (!hit) {
-        ctx.state.counters.misses++;
-        return false;
-      }
-      ctx.state.counters.hits++;
-      slotOf(ctx).set(hit);
-      return true;
-    },
-    invalidate: (p, { state }) => {
-      let dropped = 0;
-      for (let c = p.first; c < p.first + p.count; c++) if (state.lru.delete(c)) dropped++;
-      return dropped;
-    },
-    stats: (_p, { state }): CacheStats => ({
-      entries: state.lru.size,
-      bytes: state.lru.size * CLUSTER_SIZE,
-      budgetBytes: state.budgetBytes,
-      ...state.counters,
-    }),
+    recordWarm: (_p, { state }) => record(state),
+    stats: (_p, { state }) => state.cache.stats(),
+  },
+  drain(state) {
+    record(state);
   },
 });

@@ -12,12 +12,17 @@
  */
 import { runActor } from '../runtime/host';
 import { syncCall } from '../runtime/sync-call';
+import { HEARTBEAT_WORD, type ActorWorkerData } from '../runtime/wire';
+import { workerData } from 'node:worker_threads';
 import { FileSystem } from '../../fs/filesystem';
 import { serializeStore } from '../../fs/metadata-image';
 import { MetadataStore } from '../../fs/store';
 import { checkAccess, type Caller } from '../../fs/access';
 import type { Geometry } from '../../fs/allocator';
 import type { FsCaller, JournalOps } from '../../protocol/journal';
+import { isDir, R_OK, W_OK } from '../../fs/modes';
+import { ImapError } from '../../protocol/errors';
+import { constants as fsConstants } from 'node:fs';
 
 export interface JournalOptions {
   sidecarPath: string;
@@ -32,6 +37,24 @@ interface JournalState {
   store: MetadataStore;
   fs: FileSystem;
   durable: boolean;
+  enforcePermissions: boolean;
+}
+
+/** The access bits an open(2) with these flags needs. */
+function openWants(flags: number): number {
+  let want = 0;
+  switch (flags & 3 /* O_ACCMODE */) {
+    case fsConstants.O_RDONLY:
+      want = R_OK;
+      break;
+    case fsConstants.O_WRONLY:
+      want = W_OK;
+      break;
+    default:
+      want = R_OK | W_OK;
+  }
+  if (flags & fsConstants.O_TRUNC) want |= W_OK;
+  return want;
 }
 
 /** Names arrive as Uint8Array (structured clone drops Buffer's prototype); wrap without copying. */
@@ -44,8 +67,17 @@ function caller(c: FsCaller): Caller {
 const GROW_TIMEOUT_MS = 10 * 60_000;
 
 function growThroughMain(mailbox: SharedArrayBuffer): (needed: number, current: number) => Geometry | null {
+  // Growth copies the map and can take many seconds; this thread is blocked meanwhile, so it beats
+  // its heartbeat between wait slices or the supervisor would kill it as hung (and retry the op,
+  // which asks to grow again: a restart loop that ends with the journal failed).
+  const wire = workerData as ActorWorkerData;
+  const beats = new Int32Array(wire.heartbeat);
+  const whileWaiting = {
+    sliceMs: Math.max(10, Math.floor(wire.heartbeatIntervalMs)),
+    tick: () => void Atomics.add(beats, HEARTBEAT_WORD, 1),
+  };
   return (needed, current) => {
-    const answer = syncCall(mailbox, [needed, current], GROW_TIMEOUT_MS);
+    const answer = syncCall(mailbox, [needed, current], GROW_TIMEOUT_MS, whileWaiting);
     if (!answer) return null;
     return { side: answer[0]!, clusterCount: answer[1]! };
   };
@@ -62,7 +94,7 @@ runActor<JournalOps, JournalState>({
     });
     // A restarted journal finds reservations of the worker that died: return them to free space.
     fs.allocator.recover();
-    return { store, fs, durable: o.durable };
+    return { store, fs, durable: o.durable, enforcePermissions: o.enforcePermissions };
   },
   handlers: {
     lookup: (p, { state }) => state.fs.lookup(p.parent, bytes(p.name), caller(p.caller)),
@@ -105,7 +137,19 @@ runActor<JournalOps, JournalState>({
       state.fs.removexattr(p.ino, bytes(p.name), caller(p.caller));
       return null;
     },
-    open: (p, { state }) => state.fs.open(p.ino),
+    open: (p, { state }) => {
+      if (p.caller && state.enforcePermissions) {
+        const inode = state.fs.getattr(p.ino);
+        checkAccess(inode, caller(p.caller), openWants(p.flags ?? 0), 'open');
+      }
+      return state.fs.open(p.ino);
+    },
+    opendir: (p, { state }) => {
+      const inode = state.fs.getattr(p.ino);
+      if (!isDir(inode.mode)) throw new ImapError('IMAP_E_NOT_DIR', `opendir ino ${p.ino}`);
+      if (state.enforcePermissions) checkAccess(inode, caller(p.caller), R_OK, 'opendir');
+      return null;
+    },
     release: (p, { state }) => {
       state.fs.release(p.ino);
       return null;

@@ -29,20 +29,34 @@ export function createSyncCallBuffer(): SharedArrayBuffer {
   return new SharedArrayBuffer(WORDS * 4);
 }
 
-/** Worker side: blocks until the main thread answers; numbers in, numbers out (Float64 precision not needed). */
+/**
+ * Worker side: blocks until the main thread answers; numbers in, numbers out (Float64 precision not
+ * needed). `whileWaiting` runs every `sliceMs` of the wait: a blocked worker's event loop cannot beat
+ * its heartbeat, and the answer (e.g. a map growth, which copies the file) may take longer than the
+ * supervisor's hang timeout.
+ */
 export function syncCall(
   buffer: SharedArrayBuffer,
   args: readonly number[],
   timeoutMs: number,
+  whileWaiting?: { sliceMs: number; tick: () => void },
 ): number[] | null {
   const words = new Int32Array(buffer);
   for (let i = 0; i < 4; i++) words[ARGS + i] = args[i] ?? 0;
   Atomics.store(words, STATE, CALLING);
   Atomics.notify(words, STATE);
-  const outcome = Atomics.wait(words, STATE, CALLING, timeoutMs);
+  const deadline = Date.now() + timeoutMs;
+  let outcome: 'ok' | 'not-equal' | 'timed-out' = 'timed-out';
+  for (;;) {
+    const left = deadline - Date.now();
+    if (left <= 0) break;
+    outcome = Atomics.wait(words, STATE, CALLING, whileWaiting ? Math.min(left, whileWaiting.sliceMs) : left);
+    if (outcome !== 'timed-out') break;
+    whileWaiting?.tick();
+  }
   const state = Atomics.load(words, STATE);
   Atomics.store(words, STATE, IDLE);
-  if (outcome === 'timed-out' || state !== ANSWERED) return null;
+  if (state !== ANSWERED) return null;
   return [words[RESULT]!, words[RESULT + 1]!, words[RESULT + 2]!, words[RESULT + 3]!];
 }
 

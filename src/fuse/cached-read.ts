@@ -1,0 +1,622 @@
+/**
+ * The read path through the cache actor, prefetch and warming (main thread).
+ *
+ *   read:  journal.planRead ─▶ cache.read (hits copied into the reader's slot by the cache thread;
+ *          answers the span [missFrom, missTo) left to fetch) ─▶ if any: scheduler.read of that span
+ *          (CRCs verified) into the same slot ─▶ reply ─▶ cache.insert of the fetched clusters
+ *          (after the reply, off the op's latency) ─▶ slot freed.
+ *   Hops on a full hit: journal + cache. On a miss: + scheduler (+ the insert, after the reply).
+ *
+ * The slot holds whole clusters (cluster i of the plan at byte i × 4096) and the reply is the window
+ * [offset − fileCluster × 4096, + length) of it. A plan whose whole clusters exceed one slot (an
+ * unaligned 1 MiB read) bypasses the cache. When the cache actor is failed, overloaded or errs, the
+ * read goes straight to the scheduler: the cache can slow a read, never fail it.
+ *
+ * Invalidation (docs/cache.md): `invalidateRuns(scheduler, runs)` must run after the scheduler wrote
+ * a write plan's (or truncate tail's) new runs and before the journal commits them. Why after and not
+ * before: a reader holding an older plan may fetch such a cluster (freed, then reallocated) between an
+ * early invalidation and the write, and insert the old bytes; the insert's token catches any insert
+ * that crosses an invalidation, so the one invalidation that matters is the one after the write.
+ *
+ * Prefetch: per-inode sequential and strided detection (an LRU-bounded Map of detectors; not
+ * quick-lru, which is ESM-only and jest loads this module); reads ahead at
+ * background priority through journal → cache.probe → scheduler → cache.insert, with at most
+ * MAX_PREFETCH_INFLIGHT windows in flight and never taking one of the last READ_SLOT_RESERVE read
+ * slots, so a foreground read never waits for a prefetch's slot.
+ *
+ * Ownership: main thread. A read slot belongs to the reader from alloc to free; the cache and the
+ * scheduler only touch it during their request.
+ */
+import type { ActorHandle } from '../actors/runtime/handle';
+import type { ClusterSlab } from '../actors/runtime/slab';
+import type { Config } from '../config';
+import type { ReadPlan } from '../fs/data-path';
+import type { Segment } from '../fs/extent-map';
+import { CLUSTER_SIZE } from '../fs/types';
+import type {
+  CacheOps,
+  CacheRun,
+  CacheSegment,
+  CacheToken,
+  ClusterRange,
+  InsertSource,
+  WarmRun,
+} from '../protocol/cache';
+import type { Caller } from '../protocol/envelope';
+import type { JournalOps } from '../protocol/journal';
+import type { SchedulerOps } from '../protocol/scheduler';
+
+export interface CachedReadDeps {
+  journal: ActorHandle<JournalOps>;
+  scheduler: ActorHandle<SchedulerOps>;
+  /** Without it every read goes to the scheduler. */
+  cache?: ActorHandle<CacheOps>;
+  readSlab: ClusterSlab;
+  config: Pick<Config, 'cache'>;
+  onBackgroundError?: (err: unknown, what: string) => void;
+}
+
+/** Receives the reply: `data[offset, offset + length)`, or null for EOF. Called before the slot is freed. */
+export type ReadSink = (data: Uint8Array | null, offset: number, length: number) => void;
+
+const SLOT_WAIT_MS = 30_000;
+const READ_SLOT_RESERVE = 8;
+const MAX_PREFETCH_INFLIGHT = 2;
+const STREAMS = 1024;
+/** First prefetch window, in clusters (grows ×2 per window up to cache.prefetch.window_clusters). */
+const FIRST_WINDOW = 64;
+/** Reads this many times in a pattern before prefetching. */
+const TRIGGER = 2;
+const MAX_STRIDE_SPAN = 16 << 20;
+
+interface Stream {
+  lastOffset: number;
+  lastEnd: number;
+  lastLength: number;
+  stride: number;
+  seqRun: number;
+  strideRun: number;
+  /** Bytes [.., frontier) were prefetched (or are being). */
+  frontier: number;
+  window: number;
+  busy: boolean;
+  eof: boolean;
+  /** The window being fetched: a read inside it waits for it once its scheduler read is under way. */
+  inflight: { from: number; to: number; reading: boolean; done: Promise<unknown> } | null;
+}
+
+/** Longest a foreground read waits for a prefetch already reading its clusters (then it reads itself). */
+const JOIN_PREFETCH_MS = 20;
+
+export interface PrefetchCounters {
+  windows: number;
+  strided: number;
+  skippedNoSlot: number;
+  failed: number;
+}
+
+/**
+ * One per daemon (per scheduler handle): created by `cachedReaderFor(deps)` on first use, found again
+ * by `invalidateRuns(scheduler, runs)` from the write path.
+ */
+export class CachedReader {
+  /** Detectors by inode, least recently used first (Map order; re-set on use). */
+  private readonly streams = new Map<number, Stream>();
+  private prefetchInflight = 0;
+  /** An invalidation failed: serve nothing from the cache until a clear succeeds. */
+  private suspect = false;
+  readonly prefetch: PrefetchCounters = { windows: 0, strided: 0, skippedNoSlot: 0, failed: 0 };
+
+  constructor(private readonly deps: CachedReadDeps) {}
+
+  private get cache(): ActorHandle<CacheOps> | undefined {
+    const c = this.deps.cache;
+    return c && c.state !== 'failed' && c.state !== 'stopped' ? c : undefined;
+  }
+
+  // ---- foreground read ------------------------------------------------------------------------------
+
+  async read(ino: number, size: number, offset: number, caller: Caller, sink: ReadSink): Promise<void> {
+    const { journal, readSlab: slab } = this.deps;
+    const length = Math.min(size, slab.slotSize);
+    const plan = await journal.request(
+      'planRead',
+      { ino, offset, length },
+      { priority: 'interactive', caller, idempotent: true },
+    );
+    if (plan.length === 0) {
+      sink(null, 0, 0);
+      return;
+    }
+    await this.joinPrefetch(ino, plan);
+    const slot = await slab.alloc(SLOT_WAIT_MS);
+    let owned = true;
+    try {
+      const span = plan.clusterCount * CLUSTER_SIZE;
+      const cache = this.cache;
+      const cacheable = cache && span <= slab.slotSize && plan.segments.some((s) => s.mapCluster !== null);
+      if (!cacheable || !(await this.usable())) {
+        const n = await this.schedulerRead(plan, slot, 0, plan.length, 'interactive', caller);
+        sink(slab.bytes(slot), 0, n);
+      } else {
+        let missFrom = 0;
+        let missTo = plan.clusterCount;
+        let token: CacheToken | null = null;
+        try {
+          const r = await cache.request(
+            'read',
+            { segments: plan.segments.map(toCacheSegment) },
+            { priority: 'interactive', caller, data: slab.ref(slot, 0, span) },
+          );
+          ({ missFrom, missTo, token } = r);
+        } catch {
+          // The cache is down or overloaded: everything comes from the scheduler (no insert).
+        }
+        let sub: ReadPlan | null = null;
+        if (missFrom < missTo) {
+          sub = clusterSpan(plan, missFrom, missTo);
+          const at = missFrom * CLUSTER_SIZE;
+          await this.schedulerRead(sub, slot, at, sub.length, 'interactive', caller);
+        }
+        sink(slab.bytes(slot), plan.offset - plan.fileCluster * CLUSTER_SIZE, plan.length);
+        if (sub && token) {
+          owned = false;
+          void this.insertAndFree(slot, runsOf(sub, missFrom * CLUSTER_SIZE), token, 'read', 'interactive');
+        }
+      }
+    } finally {
+      if (owned) slab.free(slot);
+    }
+    if (this.deps.config.cache.prefetch.enabled && this.deps.cache) this.observe(ino, plan);
+  }
+
+  /**
+   * A sequential reader catching up with its own prefetch would fetch the same clusters a second
+   * time: when the window covering this read is already at the scheduler, wait (briefly) for it.
+   * A window still queued behind foreground work is not waited for.
+   */
+  private async joinPrefetch(ino: number, plan: ReadPlan): Promise<void> {
+    const f = this.streams.get(ino)?.inflight;
+    if (!f || !f.reading || plan.offset + plan.length <= f.from || plan.offset >= f.to) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      f.done.catch(() => undefined),
+      new Promise((r) => (timer = setTimeout(r, JOIN_PREFETCH_MS))),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** Plain path: the scheduler reads `plan` into the slot at `at`. */
+  private schedulerRead(
+    plan: ReadPlan,
+    slot: number,
+    at: number,
+    length: number,
+    priority: 'interactive' | 'background',
+    caller?: Caller,
+  ): Promise<number> {
+    return this.deps.scheduler.request(
+      'read',
+      { plan },
+      { priority, caller, idempotent: true, data: this.deps.readSlab.ref(slot, at, length) },
+    );
+  }
+
+  private async insertAndFree(
+    slot: number,
+    runs: CacheRun[],
+    token: CacheToken,
+    source: InsertSource,
+    priority: 'interactive' | 'background',
+  ): Promise<void> {
+    const slab = this.deps.readSlab;
+    try {
+      const cache = this.cache;
+      if (cache && runs.length > 0) {
+        await cache.request('insert', { runs, token, source }, { priority, data: slab.ref(slot) });
+      }
+    } catch {
+      // Not cached this time; a later read fetches it again.
+    } finally {
+      slab.free(slot);
+    }
+  }
+
+  /** After a failed invalidation the cache may hold clusters since rewritten: clear before use. */
+  private async usable(): Promise<boolean> {
+    if (!this.suspect) return true;
+    try {
+      await this.cache?.request('clear', {}, { priority: 'interactive' });
+      this.suspect = false;
+    } catch {
+      return false;
+    }
+    return true;
+  }
+
+  // ---- invalidation --------------------------------------------------------------------------------
+
+  /**
+   * Drops map clusters about to become live with new content (a write plan's or truncate tail's new
+   * runs). Call after the scheduler wrote them and before the journal commits them. Never throws: if
+   * the cache cannot be told, it is cleared before its next use.
+   */
+  async invalidate(ranges: readonly ClusterRange[]): Promise<void> {
+    const cache = this.deps.cache;
+    if (!cache || ranges.length === 0) return;
+    try {
+      await cache.request(
+        'invalidate',
+        { ranges: [...ranges] },
+        { priority: 'interactive', idempotent: true },
+      );
+    } catch {
+      // A failed actor restarts empty; anything else (overload, stop) leaves entries we cannot vouch for.
+      this.suspect = true;
+    }
+  }
+
+  // ---- prefetch ---------------------------------------------------------------------------------------
+
+  /** Feeds one foreground read into the file's detector and starts a prefetch if a pattern holds. */
+  private observe(ino: number, plan: ReadPlan): void {
+    const offset = plan.offset;
+    const end = plan.offset + plan.length;
+    let s = this.streams.get(ino);
+    if (s) {
+      this.streams.delete(ino);
+      this.streams.set(ino, s);
+    } else {
+      if (this.streams.size >= STREAMS) this.streams.delete(this.streams.keys().next().value!);
+      s = {
+        lastOffset: -1,
+        lastEnd: -1,
+        lastLength: 0,
+        stride: 0,
+        seqRun: 0,
+        strideRun: 0,
+        frontier: 0,
+        window: FIRST_WINDOW,
+        busy: false,
+        eof: false,
+        inflight: null,
+      };
+      this.streams.set(ino, s);
+    }
+    const len = plan.length;
+    // The kernel sends readahead requests concurrently, so a sequential stream can arrive slightly
+    // out of order: anything starting within a few request lengths of the last end counts.
+    const slack = 4 * Math.max(len, s.lastLength);
+    const sequential = s.lastEnd >= 0 && offset >= s.lastOffset - slack && offset <= s.lastEnd + slack;
+    if (sequential) {
+      s.seqRun++;
+      s.strideRun = 0;
+    } else {
+      s.seqRun = 0;
+      const stride = offset - s.lastOffset;
+      if (s.lastOffset >= 0 && stride === s.stride && stride !== 0) s.strideRun++;
+      else {
+        s.strideRun = 0;
+        s.stride = stride;
+        s.frontier = 0;
+        s.window = FIRST_WINDOW;
+        s.eof = false;
+      }
+    }
+    s.lastOffset = offset;
+    s.lastEnd = Math.max(sequential ? s.lastEnd : 0, end);
+    s.lastLength = len;
+    if (s.busy || s.eof || this.prefetchInflight >= MAX_PREFETCH_INFLIGHT) return;
+    const maxWindow = this.deps.config.cache.prefetch.window_clusters;
+    if (s.seqRun >= TRIGGER) {
+      const windowBytes = Math.min(s.window, maxWindow) * CLUSTER_SIZE;
+      if (s.frontier < s.lastEnd) s.frontier = alignUp(s.lastEnd);
+      // Start the next window when the reader is within half a window of the prefetched frontier.
+      if (s.frontier - s.lastEnd > windowBytes / 2) return;
+      const from = s.frontier;
+      s.frontier = from + windowBytes;
+      s.window = Math.min(s.window * 2, maxWindow);
+      this.prefetch.windows++;
+      this.startPrefetch(s, ino, from, windowBytes, [{ offset: from, length: windowBytes }]);
+    } else if (s.strideRun >= TRIGGER && s.stride > 0) {
+      const per = Math.ceil(len / CLUSTER_SIZE) + 1;
+      const count = Math.max(
+        1,
+        Math.min(Math.floor(maxWindow / per), Math.floor(MAX_STRIDE_SPAN / s.stride)),
+      );
+      let next = Math.max(s.frontier, offset + s.stride);
+      if (next - offset > (count * s.stride) / 2) return;
+      const pieces: Array<{ offset: number; length: number }> = [];
+      for (let k = 0; k < count; k++, next += s.stride) pieces.push({ offset: next, length: len });
+      s.frontier = next;
+      this.prefetch.strided++;
+      const spanFrom = pieces[0]!.offset;
+      this.startPrefetch(s, ino, spanFrom, next - s.stride + len - spanFrom, pieces);
+    }
+  }
+
+  private startPrefetch(
+    s: Stream,
+    ino: number,
+    offset: number,
+    length: number,
+    pieces: Array<{ offset: number; length: number }>,
+  ): void {
+    s.busy = true;
+    this.prefetchInflight++;
+    const inflight = {
+      from: offset,
+      to: offset + length,
+      reading: false,
+      done: Promise.resolve() as Promise<unknown>,
+    };
+    s.inflight = inflight;
+    inflight.done = this.fetchInto(ino, offset, length, pieces, 'prefetch', () => (inflight.reading = true))
+      .then((r) => {
+        if (r === 'eof') s.eof = true;
+      })
+      .catch((err: unknown) => {
+        this.prefetch.failed++;
+        this.deps.onBackgroundError?.(err, 'prefetch');
+      })
+      .finally(() => {
+        s.busy = false;
+        if (s.inflight === inflight) s.inflight = null;
+        this.prefetchInflight--;
+      });
+  }
+
+  /**
+   * Background fill: plans [offset, offset + length) of `ino`, keeps the clusters that cover `pieces`
+   * and are not cached yet, reads them from the scheduler (one request per slot-full) and inserts them.
+   */
+  private async fetchInto(
+    ino: number,
+    offset: number,
+    length: number,
+    pieces: Array<{ offset: number; length: number }>,
+    source: InsertSource,
+    onReading?: () => void,
+  ): Promise<'ok' | 'eof' | 'skipped'> {
+    const { journal, readSlab: slab } = this.deps;
+    const cache = this.cache;
+    if (!cache || this.suspect) return 'skipped';
+    const bg = { priority: 'background', idempotent: true } as const;
+    const plan = await journal.request('planRead', { ino, offset, length }, bg);
+    if (plan.length === 0) return 'eof';
+    // The plan's data clusters that some piece covers.
+    const wanted: Segment[] = [];
+    for (const seg of plan.segments) {
+      if (seg.mapCluster === null || !seg.crcs) continue;
+      for (let k = 0; k < seg.count; k++) {
+        const fc = seg.fileCluster + k;
+        const from = fc * CLUSTER_SIZE;
+        if (!pieces.some((p) => p.offset < from + CLUSTER_SIZE && p.offset + p.length > from)) continue;
+        appendCluster(wanted, fc, seg.mapCluster + k, seg.crcs.subarray(k * 4, k * 4 + 4));
+      }
+    }
+    if (wanted.length === 0) return plan.length < length ? 'eof' : 'ok';
+    const ranges = wanted.map((w) => ({ first: w.mapCluster!, count: w.count }));
+    const { cached, token } = await cache.request('probe', { ranges }, { priority: 'background' });
+    const missing: Segment[] = [];
+    let i = 0;
+    for (const w of wanted) {
+      for (let k = 0; k < w.count; k++, i++) {
+        if (cached[i] !== 1)
+          appendCluster(missing, w.fileCluster + k, w.mapCluster! + k, w.crcs!.subarray(k * 4, k * 4 + 4));
+      }
+    }
+    const perSlot = slab.slotSize / CLUSTER_SIZE;
+    for (let from = 0; from < missing.length;) {
+      // One slot-full of clusters at a time.
+      const batch: Segment[] = [];
+      let clusters = 0;
+      while (from < missing.length && clusters < perSlot) {
+        const seg = missing[from]!;
+        const take = Math.min(seg.count, perSlot - clusters);
+        batch.push(take === seg.count ? seg : sliceSegment(seg, 0, take));
+        if (take === seg.count) from++;
+        else missing[from] = sliceSegment(seg, take, seg.count);
+        clusters += take;
+      }
+      if (slab.freeSlots <= READ_SLOT_RESERVE) {
+        this.prefetch.skippedNoSlot++;
+        return 'skipped';
+      }
+      const slot = slab.tryAlloc();
+      if (slot < 0) {
+        this.prefetch.skippedNoSlot++;
+        return 'skipped';
+      }
+      let handed = false;
+      try {
+        const gather = gatherPlan(ino, batch);
+        onReading?.();
+        await this.schedulerRead(gather, slot, 0, gather.length, 'background');
+        const runs: CacheRun[] = [];
+        let at = 0;
+        for (const seg of batch) {
+          runs.push({
+            at,
+            mapCluster: seg.mapCluster!,
+            count: seg.count,
+            crcs: seg.crcs!,
+            ino,
+            fileCluster: seg.fileCluster,
+          });
+          at += seg.count * CLUSTER_SIZE;
+        }
+        handed = true;
+        await this.insertAndFree(slot, runs, token, source, 'background');
+      } finally {
+        if (!handed) slab.free(slot);
+      }
+    }
+    return plan.length < length ? 'eof' : 'ok';
+  }
+
+  // ---- warming ----------------------------------------------------------------------------------------
+
+  /**
+   * Loads the clusters recorded at the last clean unmount (cache.warmList), hottest first, at
+   * background priority. Resolves to the clusters inserted. Never throws.
+   */
+  async warm(): Promise<number> {
+    const cache = this.cache;
+    if (!cache) return 0;
+    let runs: WarmRun[];
+    try {
+      runs = await cache.request('warmList', {}, { priority: 'background' });
+    } catch {
+      return 0;
+    }
+    const maxRun = this.deps.readSlab.slotSize / CLUSTER_SIZE;
+    for (const run of runs) {
+      for (let c = 0; c < run.count; c += maxRun) {
+        const count = Math.min(maxRun, run.count - c);
+        const offset = (run.fileCluster + c) * CLUSTER_SIZE;
+        const length = count * CLUSTER_SIZE;
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await this.fetchInto(run.ino, offset, length, [{ offset, length }], 'warm');
+            break;
+          } catch (err) {
+            const code = (err as { code?: string }).code;
+            // A queue full of foreground work: wait and retry; a file gone since: skip it.
+            if (code === 'IMAP_E_OVERLOADED' && attempt < 20) await new Promise((r) => setTimeout(r, 50));
+            else break;
+          }
+        }
+      }
+    }
+    try {
+      return (await cache.request('stats', {}, { priority: 'background' })).warm.inserted;
+    } catch {
+      return 0;
+    }
+  }
+}
+
+// ---- plan helpers --------------------------------------------------------------------------------------
+
+function toCacheSegment(s: Segment): CacheSegment {
+  return { mapCluster: s.mapCluster, count: s.count, crcs: s.crcs };
+}
+
+function alignUp(n: number): number {
+  return Math.ceil(n / CLUSTER_SIZE) * CLUSTER_SIZE;
+}
+
+function sliceSegment(s: Segment, from: number, to: number): Segment {
+  return {
+    fileCluster: s.fileCluster + from,
+    count: to - from,
+    mapCluster: s.mapCluster === null ? null : s.mapCluster + from,
+    crcs: s.crcs ? (s.crcs.subarray(from * 4, to * 4) as Buffer) : null,
+  };
+}
+
+/** Appends one data cluster, extending the last segment when both file and map clusters follow on. */
+function appendCluster(out: Segment[], fileCluster: number, mapCluster: number, crc: Uint8Array): void {
+  const last = out[out.length - 1];
+  if (last && last.fileCluster + last.count === fileCluster && last.mapCluster! + last.count === mapCluster) {
+    const crcs = new Uint8Array((last.count + 1) * 4);
+    crcs.set(last.crcs!);
+    crcs.set(crc, last.count * 4);
+    last.crcs = crcs as Buffer;
+    last.count++;
+    return;
+  }
+  out.push({ fileCluster, count: 1, mapCluster, crcs: Uint8Array.from(crc) as Buffer });
+}
+
+/** The whole clusters [from, to) of `plan` (indices from its first cluster) as a plan of their own. */
+export function clusterSpan(plan: ReadPlan, from: number, to: number): ReadPlan {
+  const segments: Segment[] = [];
+  let i = 0;
+  for (const s of plan.segments) {
+    const a = Math.max(from, i);
+    const b = Math.min(to, i + s.count);
+    if (a < b) segments.push(sliceSegment(s, a - i, b - i));
+    i += s.count;
+  }
+  const fileCluster = plan.fileCluster + from;
+  return {
+    ino: plan.ino,
+    offset: fileCluster * CLUSTER_SIZE,
+    length: (to - from) * CLUSTER_SIZE,
+    fileCluster,
+    clusterCount: to - from,
+    segments,
+  };
+}
+
+/**
+ * A plan the scheduler's executor reads as the concatenation of `segments` (data only, any file
+ * positions): whole clusters, back to back from byte 0 of the slot.
+ */
+function gatherPlan(ino: number, segments: Segment[]): ReadPlan {
+  const clusters = segments.reduce((n, s) => n + s.count, 0);
+  const fileCluster = segments[0]!.fileCluster;
+  return {
+    ino,
+    offset: fileCluster * CLUSTER_SIZE,
+    length: clusters * CLUSTER_SIZE,
+    fileCluster,
+    clusterCount: clusters,
+    segments,
+  };
+}
+
+/** The data runs of a whole-cluster plan, with `at` from `base` (the plan's position in the slot). */
+function runsOf(plan: ReadPlan, base: number): CacheRun[] {
+  const runs: CacheRun[] = [];
+  let at = base;
+  for (const s of plan.segments) {
+    if (s.mapCluster !== null && s.crcs) {
+      runs.push({
+        at,
+        mapCluster: s.mapCluster,
+        count: s.count,
+        crcs: s.crcs,
+        ino: plan.ino,
+        fileCluster: s.fileCluster,
+      });
+    }
+    at += s.count * CLUSTER_SIZE;
+  }
+  return runs;
+}
+
+// ---- per-daemon registry ------------------------------------------------------------------------------
+
+const readers = new WeakMap<object, CachedReader>();
+
+/** The daemon's CachedReader (one per scheduler handle), created on first use. */
+export function cachedReaderFor(deps: CachedReadDeps): CachedReader {
+  let r = readers.get(deps.scheduler);
+  if (!r) {
+    r = new CachedReader(deps);
+    readers.set(deps.scheduler, r);
+  }
+  return r;
+}
+
+/**
+ * For the write path (write-behind flush, truncate): drops `runs` (map clusters about to be
+ * committed with new content) from the cache of the daemon that owns `scheduler`. A no-op when no
+ * cached read ever ran. Call after `scheduler.write` / `truncateTail` and before the commit.
+ */
+export function invalidateRuns(
+  scheduler: ActorHandle<SchedulerOps>,
+  runs: ReadonlyArray<{ start: number; length: number }> | null | undefined,
+): Promise<void> {
+  const reader = readers.get(scheduler);
+  if (!reader || !runs || runs.length === 0) return Promise.resolve();
+  return reader.invalidate(runs.map((r) => ({ first: r.start, count: r.length })));
+}
+
+/** Starts loading the warm file's clusters in the background; resolves to the clusters inserted. */
+export function warmCache(deps: CachedReadDeps): Promise<number> {
+  return cachedReaderFor(deps).warm();
+}
