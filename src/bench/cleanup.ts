@@ -33,15 +33,31 @@ export async function runCleanups(log: (line: string) => void = (l) => process.s
   }
 }
 
+/** A cleanup step can wait on a busy mount; the interrupted run must still end. */
+const SIGNAL_CLEANUP_LIMIT_MS = 60_000;
+
 function installSignalHandlers(): void {
   if (signalsInstalled) return;
   signalsInstalled = true;
+  let interrupted = false;
   for (const [signal, code] of [
     ['SIGINT', 130],
     ['SIGTERM', 143],
   ] as const) {
-    process.once(signal, () => {
+    process.on(signal, () => {
+      if (interrupted) {
+        process.stderr.write(`\nbench: second ${signal}, exiting without waiting for cleanup\n`);
+        process.exit(code);
+      }
+      interrupted = true;
       process.stderr.write(`\nbench: ${signal}, unmounting and removing images…\n`);
+      const limit = setTimeout(() => {
+        process.stderr.write(
+          `bench: cleanup still running after ${SIGNAL_CLEANUP_LIMIT_MS / 1000} s; exiting\n`,
+        );
+        process.exit(code);
+      }, SIGNAL_CLEANUP_LIMIT_MS);
+      limit.unref();
       void runCleanups().finally(() => process.exit(code));
     });
   }
