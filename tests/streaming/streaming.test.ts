@@ -155,6 +155,8 @@ describe('streaming through a mount', () => {
       process.kill(pid, 'SIGKILL');
       const acknowledged = synced;
       await writerDone; // the writer sees ENOTCONN/EIO and exits
+      for (let i = 0; i < 300 && fs.existsSync(`/proc/${pid}`); i++)
+        await new Promise((r) => setTimeout(r, 100));
       releaseMount(mnt);
 
       imapfs(['mount', map, mnt]);
