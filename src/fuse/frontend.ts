@@ -13,7 +13,6 @@
  *   - data writes update size/mtime when their commit answers; until then getattr reports the size
  *     including buffered writes, so `ls -l` and `stat` never go backwards.
  */
-import { constants as os } from 'node:os';
 import type { ActorHandle } from '../actors/runtime/handle';
 import type { ClusterSlab } from '../actors/runtime/slab';
 import type { Config } from '../config';
@@ -312,7 +311,7 @@ export class FrontEnd {
 
     open: (req, ino, flags) =>
       this.run('open', req, async () => {
-        if (this.deps.config.fuse.read_only && (flags & 3) !== 0 /* O_RDONLY */) {
+        if (this.deps.config.fuse.read_only && (flags & 3) !== 0 /* O_ACCMODE is not O_RDONLY */) {
           throw new ImapError('IMAP_E_READ_ONLY');
         }
         this.remember(await this.meta(req, 'open', { ino, flags, caller: FrontEnd.caller(req) }));
@@ -572,4 +571,3 @@ function setattrFields(values: SetAttrValues, toSet: number): FsSetAttr {
   return attr;
 }
 
-export const ERRNO = os.errno;
