@@ -570,4 +570,3 @@ function setattrFields(values: SetAttrValues, toSet: number): FsSetAttr {
   if (toSet & SetAttr.CTIME) attr.ctimeNs = tsToNs(values.ctime);
   return attr;
 }
-
