@@ -246,40 +246,13 @@ export class MetadataStore {
   // ---- inodes ----------------------------------------------------------------------------------
 
   insertInode(i: NewInode): number {
-    const r = this.s.inodeInsert.run(
-      i.mode,
-      i.uid,
-      i.gid,
-      i.nlink,
-      i.size,
-      i.rdev,
-      i.flags,
-      i.atimeNs,
-      i.mtimeNs,
-      i.ctimeNs,
-      i.btimeNs,
-      i.generation,
-    );
+    const r = this.s.inodeInsert.run(...inodeColumns(i));
     return Number(r.lastInsertRowid);
   }
 
   /** Inserts an inode with a given number (root at mkfs, rebuild from the map's metadata chunk). */
   insertInodeWithIno(i: Inode): void {
-    this.s.inodeInsertIno.run(
-      i.ino,
-      i.mode,
-      i.uid,
-      i.gid,
-      i.nlink,
-      i.size,
-      i.rdev,
-      i.flags,
-      i.atimeNs,
-      i.mtimeNs,
-      i.ctimeNs,
-      i.btimeNs,
-      i.generation,
-    );
+    this.s.inodeInsertIno.run(i.ino, ...inodeColumns(i));
   }
 
   getInode(ino: number): Inode | undefined {
@@ -676,4 +649,22 @@ function prepareStatements(db: Db) {
     snapNeeds: p('SELECT 1 FROM snapshots WHERE generation >= ? LIMIT 1'),
     snapInsert: p('INSERT INTO snapshots(id, name, generation, created_ns) VALUES (?, ?, ?, ?)'),
   };
+}
+
+/** The inode columns after `ino`, in the order of the insert statements' placeholders. */
+function inodeColumns(i: NewInode): Array<number | bigint> {
+  return [
+    i.mode,
+    i.uid,
+    i.gid,
+    i.nlink,
+    i.size,
+    i.rdev,
+    i.flags,
+    i.atimeNs,
+    i.mtimeNs,
+    i.ctimeNs,
+    i.btimeNs,
+    i.generation,
+  ];
 }
