@@ -7,6 +7,13 @@
       "cflags": ["<!@(pkg-config --cflags fuse3)", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "cflags_c": ["-std=gnu11"],
       "libraries": ["<!@(pkg-config --libs fuse3)"]
+    },
+    {
+      "target_name": "imapfs_span_io",
+      "sources": ["src/map/native/span_io.c"],
+      "defines": ["NAPI_VERSION=8", "_FILE_OFFSET_BITS=64"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_c": ["-std=gnu11"]
     }
   ]
 }

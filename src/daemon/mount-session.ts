@@ -27,7 +27,7 @@ import { setReadAhead } from './readahead';
 import { ImapError } from '../protocol/errors';
 import type { JournalOps } from '../protocol/journal';
 import type { CacheOps, IntegrityOps, SnapshotOps } from '../protocol/minor-actors';
-import type { SchedulerOps } from '../protocol/scheduler';
+import type { SchedulerOps, SchedulerOptions } from '../protocol/scheduler';
 import { OpCounters, processMemory, type ActorStats, type DaemonStats } from './stats';
 
 export interface MountSessionArgs {
@@ -92,8 +92,17 @@ export class MountSession {
     const scheduler = supervisor.add<SchedulerOps>({
       name: 'scheduler',
       module: actorModule('scheduler'),
-      options: { mapPath: args.map, readOnly, ioDelayMs: config.scheduler.io_delay_ms },
-      queue: { totalCapacity: config.scheduler.queue_capacity },
+      options: {
+        mapPath: args.map,
+        readOnly,
+        ioDelayMs: config.scheduler.io_delay_ms,
+        concurrency: config.scheduler.max_inflight,
+      } satisfies SchedulerOptions,
+      queue: {
+        totalCapacity: config.scheduler.queue_capacity,
+        inFlightPerClass: config.scheduler.per_class_inflight,
+        inFlightPerCaller: config.scheduler.per_caller_inflight,
+      },
       // Growth and checkpoints are synchronous copies/rewrites of the whole map in this thread (several
       // seconds for a map of a few GB): the default 2 s hang timeout killed the scheduler mid-growth.
       heartbeat: { timeoutMs: SCHEDULER_HANG_MS },
@@ -330,6 +339,22 @@ export class MountSession {
     } catch (err) {
       this.args.log.warn({ err }, 'cache stats unavailable');
     }
+    const handle = sup.actors.find((a) => a.name === 'scheduler');
+    let scheduler: Record<string, unknown> = {};
+    try {
+      const io = await this.scheduler.request('stats', {}, { priority: 'metadata', idempotent: true });
+      scheduler = {
+        ...io,
+        inFlightByClass: handle?.queue.inFlight,
+        limitedByClass: handle?.queue.limitedByClass,
+        limitedByCaller: handle?.queue.limitedByCaller,
+        shed: handle?.queue.shed,
+        rejected: handle?.queue.rejected,
+        servedLate: handle?.queue.servedLate,
+      };
+    } catch (err) {
+      this.args.log.warn({ err }, 'scheduler stats unavailable');
+    }
     return {
       map: this.args.map,
       mountpoint: this.args.mountpoint,
@@ -341,6 +366,7 @@ export class MountSession {
       actors,
       dirtyBytes: this.frontEnd.writes.dirtyBytes,
       cache,
+      scheduler,
       writeBehind: {
         committedBytes: this.frontEnd.writes.committedBytes,
         flushes: this.frontEnd.writes.flushes,

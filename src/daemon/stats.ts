@@ -108,6 +108,13 @@ export function formatStats(s: DaemonStats): string {
   lines.push(
     `cache: hit ratio ${s.cache.hitRatio === null ? 'n/a' : (s.cache.hitRatio * 100).toFixed(1) + '%'}`,
   );
+  const io = s.scheduler as
+    { peakInFlight?: number; concurrency?: number; orderedWaits?: number } | undefined;
+  if (io?.concurrency !== undefined) {
+    lines.push(
+      `scheduler: up to ${io.concurrency} requests at once, peak ${io.peakInFlight ?? 0}, ${io.orderedWaits ?? 0} waited for an earlier request on the same clusters`,
+    );
+  }
   lines.push('actors:');
   for (const [name, a] of Object.entries(s.actors)) {
     lines.push(

@@ -6,9 +6,8 @@
  * addon (it is context-aware), and the table of pending requests is process-wide, so a worker can
  * answer a request whose numeric handle it received by postMessage.
  */
-import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { dirname, join } from 'node:path';
+import { findAddon, loadAddon } from '../native/addon';
 import type { Attr, DirEntry, Entry, OpenReply, ReplyKind, ReqHandle, StatFs } from './types';
 
 /** The native module's surface, exactly as imapfs_fuse.c exports it. */
@@ -125,26 +124,8 @@ export const OP: Record<OpName, number> = Object.fromEntries(OP_NAMES.map((n, i)
   number
 >;
 
-function findAddon(): string {
-  const override = process.env.IMAPFS_FUSE_BINDING;
-  if (override) return override;
-  let dir = __dirname;
-  for (;;) {
-    const candidate = join(dir, 'build', 'Release', 'imapfs_fuse.node');
-    if (existsSync(candidate)) return candidate;
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  throw new Error(
-    `imapfs_fuse.node not found above ${__dirname}: build it with \`npm run install\` (node-gyp rebuild; needs libfuse3-dev)`,
-  );
-}
-
 function load(): NativeBinding {
-  const mod: { exports: unknown } = { exports: {} };
-  process.dlopen(mod, findAddon());
-  const native = mod.exports as NativeBinding;
+  const native = loadAddon(findAddon('imapfs_fuse.node', 'IMAPFS_FUSE_BINDING')) as NativeBinding;
   if (native.opNames.join() !== OP_NAMES.join()) {
     throw new Error('imapfs_fuse.node does not match src/fuse/binding.ts (op table differs): rebuild it');
   }

@@ -1,7 +1,9 @@
 /**
- * MapContainer: one map file, opened by one thread that owns it. Synchronous by design: the
- * scheduler actor calls it from its own worker, and pread/pwrite on page cache are faster than any
- * promise round trip.
+ * MapContainer: one map file, opened by one thread that owns it. Its cluster I/O comes twice: the
+ * synchronous calls (the offline CLI, structural work: checkpoint, growth, repair) and the *Async
+ * calls, which hand a whole RunPlan's spans to the thread pool in one batch so that the scheduler
+ * can keep several requests in flight (span-io.ts). The caller keeps structural work away from
+ * asynchronous calls in flight (the scheduler's RangeGate; asserted here).
  *
  * State of the checksums:
  *
@@ -58,7 +60,9 @@ import {
   writeStoredHeader,
   zeroBlockCrc,
 } from './png-chunks';
+import { RangeGate } from './range-gate';
 import { PLAN_CLUSTERS, RunPlan } from './run-plan';
+import { runSpans } from './span-io';
 import { buildHead, readExactly, readStructure, writeSuperblockChunk } from './structure';
 import { type Superblock, isValidUuid, newUuid } from './superblock';
 
@@ -90,6 +94,11 @@ export class MapContainer {
   private dirtyBlocks: number[] = [];
   private metadataLength: number;
   private readonly plan: RunPlan;
+  /** RunPlans of the asynchronous calls: one per call in flight, kept for reuse (≈2 MiB each). */
+  private readonly asyncPlans: RunPlan[] = [];
+  private readonly sparePlans: RunPlan[] = [];
+  private busyPlans = 0;
+  private readonly spanGate = new RangeGate();
   private closed = false;
   private readonly sums = new Uint32Array(2);
   private readonly sbChunk = Buffer.alloc(CHUNK_OVERHEAD + SUPERBLOCK_LENGTH);
@@ -298,6 +307,94 @@ export class MapContainer {
     }
   }
 
+  // ---- asynchronous cluster I/O (the scheduler's parallel executor) ----------------------------
+
+  /**
+   * readClusters off this thread: the spans go to the libuv thread pool as one batch (span-io.ts),
+   * so several calls proceed at once. The caller orders calls that touch the same clusters
+   * (RangeGate) and keeps checkpoint, growth and close away while any is in flight.
+   */
+  async readClustersAsync(first: number, count: number, out: Buffer, outOffset = 0): Promise<void> {
+    this.assertOpen();
+    this.checkRun(first, count);
+    checkBuffer(out, outOffset, count, 'out');
+    const plan = this.takePlan();
+    try {
+      for (let done = 0; done < count; done += PLAN_CLUSTERS) {
+        const n = Math.min(PLAN_CLUSTERS, count - done);
+        plan.plan(first + done, n, false);
+        await runSpans(this.fd, false, plan.allSpans(), 'clusters');
+        plan.gather(out, outOffset + done * CLUSTER_SIZE);
+      }
+    } finally {
+      this.givePlan(plan);
+    }
+  }
+
+  /**
+   * writeClusters off this thread. A write span may carry bytes of neighbouring clusters (gaps it
+   * reads and writes back whole), so writes whose spans overlap in the file are serialized by the
+   * container's own gate, whatever clusters they are for; writes elsewhere run at once.
+   */
+  async writeClustersAsync(first: number, data: Buffer, dataOffset = 0, count?: number): Promise<void> {
+    this.assertWritable();
+    if (!Buffer.isBuffer(data)) throw new ImapError('IMAP_E_INVALID', 'data must be a Buffer');
+    if (!Number.isInteger(dataOffset) || dataOffset < 0 || dataOffset > data.length) {
+      throw new ImapError('IMAP_E_INVALID', `data offset ${String(dataOffset)}`);
+    }
+    const n = count ?? Math.floor((data.length - dataOffset) / CLUSTER_SIZE);
+    this.checkRun(first, n);
+    checkBuffer(data, dataOffset, n, 'data');
+    if (n === 0) return;
+    this.markDirty();
+    const plan = this.takePlan();
+    try {
+      for (let done = 0; done < n; done += PLAN_CLUSTERS) {
+        const k = Math.min(PLAN_CLUSTERS, n - done);
+        plan.plan(first + done, k, true);
+        const ticket = await this.spanGate.enter({ writes: [plan.hull()] });
+        try {
+          for (let s = 0; s < plan.spanCount; s++) this.touchBlocks(plan.spanRawStart[s], plan.spanRawEnd[s]);
+          await runSpans(this.fd, false, plan.partialSpans(), 'span');
+          plan.scatter(data, dataOffset + done * CLUSTER_SIZE);
+          await runSpans(this.fd, true, plan.allSpans(), `${this.path}`);
+        } finally {
+          ticket.leave();
+        }
+      }
+    } finally {
+      this.givePlan(plan);
+    }
+  }
+
+  /** Asynchronous calls in flight; checkpoint, growth, sync and close expect none. */
+  get asyncInFlight(): number {
+    return this.busyPlans;
+  }
+
+  private takePlan(): RunPlan {
+    this.busyPlans++;
+    const plan = this.sparePlans.pop();
+    if (plan) return plan;
+    const fresh = new RunPlan(this.layout);
+    this.asyncPlans.push(fresh);
+    return fresh;
+  }
+
+  private givePlan(plan: RunPlan): void {
+    this.busyPlans--;
+    this.sparePlans.push(plan);
+  }
+
+  private assertQuiet(what: string): void {
+    if (this.busyPlans > 0) {
+      throw new ImapError(
+        'IMAP_E_INTERNAL',
+        `${what} of ${this.path} with ${this.busyPlans} asynchronous cluster I/O calls in flight`,
+      );
+    }
+  }
+
   // ---- checkpoint and recovery ---------------------------------------------------------------
 
   /**
@@ -307,6 +404,7 @@ export class MapContainer {
    */
   checkpoint(metadata?: MetadataCopy): void {
     this.assertWritable();
+    this.assertQuiet('checkpoint');
     const encoded = metadata === undefined ? null : encodeMetadata(metadata);
     if (this.adler === null) {
       // Opened dirty: the stored Adler-32 is stale, so only a full scan can produce it.
@@ -369,6 +467,7 @@ export class MapContainer {
    */
   grow(newSide: number): void {
     this.assertWritable();
+    this.assertQuiet('growth');
     if (!isValidSide(newSide) || newSide <= this.layout.side) {
       throw new ImapError('IMAP_E_INVALID', `cannot grow a ${this.layout.side}² map to ${String(newSide)}`);
     }
@@ -417,6 +516,7 @@ export class MapContainer {
     this.blockSumTable = table;
     this.dirtyBlocks = [];
     this.plan.setLayout(newLayout);
+    for (const plan of this.asyncPlans) plan.setLayout(newLayout);
   }
 
   // ---- lifetime ------------------------------------------------------------------------------
@@ -429,6 +529,7 @@ export class MapContainer {
   /** Closes the file. Does not checkpoint: a map closed dirty is repaired at the next open. */
   close(): void {
     if (this.closed) return;
+    this.assertQuiet('close');
     this.closed = true;
     try {
       closeSync(this.fd);

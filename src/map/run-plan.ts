@@ -12,6 +12,7 @@
  * Owned by one MapContainer (one thread): the scratch buffers are reused by every call.
  */
 import { ORIENTATION_LUT, TILE_PIXELS, TILE_SIDE, placeTile } from './hilbert';
+import type { SpanBatch } from './span-io';
 import { BLOCK_GAP, CLUSTER_SIZE, CHUNK_HEADER, DATA_OFFSET, STORED_HEADER, type MapLayout } from './layout';
 
 /**
@@ -79,6 +80,9 @@ export class RunPlan {
   readonly spanRawEnd = new Float64Array(MAX_RANGES);
   /** 1 when a write span holds bytes that are not ours (gaps, block framing): read it before writing. */
   readonly spanPartial = new Uint8Array(MAX_RANGES);
+  private readonly partialFile = new Float64Array(MAX_RANGES);
+  private readonly partialLength = new Int32Array(MAX_RANGES);
+  private readonly partialScratch = new Int32Array(MAX_RANGES);
 
   private layout: MapLayout;
   private count = 0;
@@ -166,6 +170,43 @@ export class RunPlan {
       }
       bandStart = bandEnd;
     }
+  }
+
+  /** File bytes the plan's spans touch, first to last (spans are in file order). */
+  hull(): { start: number; end: number } {
+    const last = this.spanCount - 1;
+    if (last < 0) return { start: 0, end: 0 };
+    return { start: this.spanFile[0]!, end: this.spanFile[last]! + this.spanLength[last]! };
+  }
+
+  /** Every span, as one batch for span I/O. */
+  allSpans(): SpanBatch {
+    return {
+      buffer: this.scratch,
+      fileOffsets: this.spanFile,
+      lengths: this.spanLength,
+      bufferOffsets: this.spanScratch,
+      count: this.spanCount,
+    };
+  }
+
+  /** The spans a write must read first (spanPartial), as one batch. */
+  partialSpans(): SpanBatch {
+    let n = 0;
+    for (let s = 0; s < this.spanCount; s++) {
+      if (this.spanPartial[s] !== 1) continue;
+      this.partialFile[n] = this.spanFile[s]!;
+      this.partialLength[n] = this.spanLength[s]!;
+      this.partialScratch[n] = this.spanScratch[s]!;
+      n++;
+    }
+    return {
+      buffer: this.scratch,
+      fileOffsets: this.partialFile,
+      lengths: this.partialLength,
+      bufferOffsets: this.partialScratch,
+      count: n,
+    };
   }
 
   /** After the spans were read into scratch: un-permutes the plan's clusters into out. */

@@ -50,6 +50,13 @@ export interface QueueLimits {
   readonly quantum: number;
   /** What makes two callers different for fair share. */
   readonly fairBy: 'pid' | 'uid';
+  /**
+   * Most items handed out by `dequeue` and not yet `release`d, per class. A class at its limit is
+   * passed over (lower classes may run), so background work can never hold every slot.
+   */
+  readonly inFlightPerClass: PerClass<number>;
+  /** Most items out at once for one caller (by `fairBy`), all classes together; its other items wait. */
+  readonly inFlightPerCaller: number;
 }
 
 export const DEFAULT_QUEUE_LIMITS: QueueLimits = {
@@ -59,6 +66,13 @@ export const DEFAULT_QUEUE_LIMITS: QueueLimits = {
   admitTimeoutMs: { metadata: 5000, interactive: 5000, fsync: 30000, background: 0 },
   quantum: 4,
   fairBy: 'pid',
+  inFlightPerClass: {
+    metadata: Infinity,
+    interactive: Infinity,
+    fsync: Infinity,
+    background: Infinity,
+  },
+  inFlightPerCaller: Infinity,
 };
 
 export interface QueueStats {
@@ -73,6 +87,11 @@ export interface QueueStats {
   readonly rejected: PerClass<number>;
   /** Items dequeued after their deadline (served anyway). */
   readonly servedLate: PerClass<number>;
+  /** Items out (dequeued, not released). */
+  readonly inFlight: PerClass<number>;
+  /** Times a class or caller at its in-flight limit was passed over. */
+  readonly limitedByClass: number;
+  readonly limitedByCaller: number;
 }
 
 export interface QueueHooks<T> {
@@ -149,6 +168,7 @@ class ClassQueue<T> {
   shed = 0;
   rejected = 0;
   servedLate = 0;
+  inFlight = 0;
 
   constructor(readonly priority: PriorityClass) {
     this.shedOrder =
@@ -168,6 +188,9 @@ export class RequestQueue<T extends Queueable> {
   private totalWaiters = 0;
   private highWater = 0;
   private seq = 0;
+  private readonly callerInFlight = new Map<number, number>();
+  private limitedByClass = 0;
+  private limitedByCaller = 0;
 
   constructor(limits: Partial<QueueLimits> = {}, hooks: QueueHooks<T> = {}) {
     this.limits = { ...DEFAULT_QUEUE_LIMITS, ...limits };
@@ -229,23 +252,53 @@ export class RequestQueue<T extends Queueable> {
     });
   }
 
-  /** The next item to serve, or undefined when empty. */
+  /**
+   * The next item to serve, or undefined when nothing queued may go now (empty, or every class and
+   * caller with work is at its in-flight limit). Hand the item back with `release` when it is done.
+   */
   dequeue(): T | undefined {
     if (this.total === 0) return undefined;
     for (const queue of this.ordered) {
       if (queue.size === 0) continue;
+      if (queue.inFlight >= this.limits.inFlightPerClass[queue.priority]) {
+        this.limitedByClass++;
+        continue;
+      }
       const item = this.takeFrom(queue);
+      if (item === undefined) continue;
+      queue.inFlight++;
+      const key = this.callerKey(item);
+      this.callerInFlight.set(key, (this.callerInFlight.get(key) ?? 0) + 1);
       if (this.totalWaiters > 0) this.admitWaiters();
       return item;
     }
     return undefined;
   }
 
+  /** An item `dequeue` returned is done (answered, failed or abandoned): its limits free up. */
+  release(item: T): void {
+    const queue = this.classes[item.priority];
+    if (queue.inFlight > 0) queue.inFlight--;
+    const key = this.callerKey(item);
+    const n = this.callerInFlight.get(key) ?? 0;
+    if (n <= 1) this.callerInFlight.delete(key);
+    else this.callerInFlight.set(key, n - 1);
+  }
+
   /** Empties the queue (shutdown): returns what was queued and rejects everyone still waiting. */
   drainAll(reason: ImapError): T[] {
     const items: T[] = [];
     for (const queue of this.ordered) {
-      while (queue.size > 0) items.push(this.takeFrom(queue));
+      while (queue.size > 0) {
+        const lane = queue.currentRound.peek() ?? queue.nextRound.peek();
+        if (!lane) break;
+        if (!queue.currentRound.contains(lane)) {
+          const finished = queue.currentRound;
+          queue.currentRound = queue.nextRound;
+          queue.nextRound = finished;
+        }
+        items.push(this.takeFromLane(queue, lane));
+      }
       for (let i = queue.waiterHead; i < queue.waiters.length; i++) {
         const waiter = queue.waiters[i];
         if (!waiter || waiter.settled) continue;
@@ -276,6 +329,9 @@ export class RequestQueue<T extends Queueable> {
       shed: perClass((q) => q.shed),
       rejected: perClass((q) => q.rejected),
       servedLate: perClass((q) => q.servedLate),
+      inFlight: perClass((q) => q.inFlight),
+      limitedByClass: this.limitedByClass,
+      limitedByCaller: this.limitedByCaller,
     };
   }
 
@@ -287,7 +343,7 @@ export class RequestQueue<T extends Queueable> {
       if (queue === background || background.size === 0) return false;
       this.shedLatest(background);
     }
-    const key = this.limits.fairBy === 'pid' ? item.caller.pid : item.caller.uid;
+    const key = this.callerKey(item);
     let lane = queue.lanes.get(key);
     const isNewLane = lane === undefined;
     if (!lane) {
@@ -311,14 +367,47 @@ export class RequestQueue<T extends Queueable> {
     return true;
   }
 
-  private takeFrom(queue: ClassQueue<T>): T {
-    if (queue.currentRound.size === 0) {
-      // Everyone used their quantum: the next round starts (credits were refilled on the way out).
-      const finished = queue.currentRound;
-      queue.currentRound = queue.nextRound;
-      queue.nextRound = finished;
+  private callerKey(item: Queueable): number {
+    return this.limits.fairBy === 'pid' ? item.caller.pid : item.caller.uid;
+  }
+
+  private callerAtLimit(key: number): boolean {
+    return (this.callerInFlight.get(key) ?? 0) >= this.limits.inFlightPerCaller;
+  }
+
+  /**
+   * The head of the best lane in this class whose caller is under its in-flight limit. Lanes of
+   * callers at their limit step aside for this call and keep their credit and place.
+   */
+  private takeFrom(queue: ClassQueue<T>): T | undefined {
+    let parked: Array<CallerLane<T>> | undefined;
+    let lane: CallerLane<T> | undefined;
+    for (;;) {
+      if (queue.currentRound.size === 0) {
+        if (queue.nextRound.size === 0) break;
+        // Everyone used their quantum: the next round starts (credits were refilled on the way out).
+        const finished = queue.currentRound;
+        queue.currentRound = queue.nextRound;
+        queue.nextRound = finished;
+      }
+      const head = queue.currentRound.peek() as CallerLane<T>;
+      if (!this.callerAtLimit(head.key)) {
+        lane = head;
+        break;
+      }
+      this.limitedByCaller++;
+      queue.currentRound.remove(head);
+      (parked ??= []).push(head);
     }
-    const lane = queue.currentRound.peek() as CallerLane<T>;
+    if (parked) {
+      // Back into the round they were in (`round` follows the heap object across a round swap).
+      for (const l of parked) (l.round ?? queue.currentRound).push(l);
+    }
+    if (!lane) return undefined;
+    return this.takeFromLane(queue, lane);
+  }
+
+  private takeFromLane(queue: ClassQueue<T>, lane: CallerLane<T>): T {
     const node = lane.items.pop() as QueuedNode<T>;
     queue.shedOrder?.remove(node);
     lane.credit--;

@@ -13,6 +13,31 @@ export interface MapInfo {
   formatVersion: number;
 }
 
+/** The scheduler actor's start options (ActorSpec.options). */
+export interface SchedulerOptions {
+  mapPath: string;
+  readOnly: boolean;
+  /** Added to every map I/O: a slow device for tests and benchmarks. */
+  ioDelayMs: number;
+  /** Requests served at once (scheduler.max_inflight); default 1. */
+  concurrency?: number;
+}
+
+/** The parallel executor's counters. */
+export interface SchedulerIoStats {
+  /** Requests allowed in the scheduler at once (scheduler.max_inflight). */
+  readonly concurrency: number;
+  /** Map I/O requests executing now, and the most seen at once. */
+  readonly inFlight: number;
+  readonly peakInFlight: number;
+  /** Requests that waited behind an earlier conflicting one (same clusters, or a barrier). */
+  readonly orderedWaits: number;
+  /** Requests that were alone and so did their I/O in the scheduler thread, not the pool. */
+  readonly servedInline: number;
+  /** Plan executors allocated (one per concurrent request, kept for reuse). */
+  readonly executors: number;
+}
+
 export interface SchedulerOps {
   /** Fills the request's slot with the plan's bytes (CRCs verified); returns the byte count. */
   read: { payload: { plan: ReadPlan }; result: number };
@@ -29,4 +54,5 @@ export interface SchedulerOps {
   checkpoint: { payload: { generation: number; metadata: Uint8Array }; result: MapInfo };
   grow: { payload: { side: number }; result: MapInfo };
   info: { payload: Record<string, never>; result: MapInfo };
+  stats: { payload: Record<string, never>; result: SchedulerIoStats };
 }

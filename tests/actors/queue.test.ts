@@ -201,3 +201,83 @@ describe('RequestQueue bounds and backpressure', () => {
     expect(queue.size).toBe(0);
   });
 });
+
+describe('RequestQueue in-flight limits', () => {
+  const carol: Caller = { pid: 300, uid: 1002, gid: 1002 };
+
+  test('a class at its limit is passed over; lower classes run; release lets it go again', () => {
+    const queue = new RequestQueue<Item>(
+      { ...roomy, inFlightPerClass: { metadata: 1, interactive: 8, fsync: 8, background: 8 } },
+      { now: () => 0 },
+    );
+    queue.tryEnqueue(item('m1', 'metadata', 1));
+    queue.tryEnqueue(item('m2', 'metadata', 2));
+    queue.tryEnqueue(item('i1', 'interactive', 3));
+    const m1 = queue.dequeue();
+    expect(m1?.name).toBe('m1');
+    // m2 waits for m1: the interactive item goes first.
+    expect(queue.dequeue()?.name).toBe('i1');
+    expect(queue.dequeue()).toBeUndefined();
+    expect(queue.stats().inFlight).toMatchObject({ metadata: 1, interactive: 1 });
+    queue.release(m1 as Item);
+    expect(queue.dequeue()?.name).toBe('m2');
+    expect(queue.stats().limitedByClass).toBeGreaterThan(0);
+  });
+
+  test('a caller at its limit steps aside for other callers, and keeps its place', () => {
+    const queue = new RequestQueue<Item>({ ...roomy, inFlightPerCaller: 2, quantum: 100 }, { now: () => 0 });
+    for (let i = 0; i < 5; i++) queue.tryEnqueue(item(`a${i}`, 'interactive', i, alice));
+    queue.tryEnqueue(item('b0', 'interactive', 10, bob));
+    queue.tryEnqueue(item('c0', 'interactive', 11, carol));
+    const out: Item[] = [];
+    for (let next = queue.dequeue(); next; next = queue.dequeue()) out.push(next);
+    // alice gets two, then is at her limit: bob and carol run, and nothing else may go.
+    expect(out.map((i) => i.name)).toEqual(['a0', 'a1', 'b0', 'c0']);
+    expect(queue.size).toBe(3);
+    expect(queue.stats().limitedByCaller).toBeGreaterThan(0);
+    queue.release(out[0] as Item);
+    expect(queue.dequeue()?.name).toBe('a2');
+    expect(queue.dequeue()).toBeUndefined();
+    for (const i of out.slice(1)) queue.release(i);
+    // a1 is back, a2 is out: one more for alice (a3), then she is at her limit again.
+    expect(drain(queue)).toEqual(['a3']);
+    queue.release(item('a2', 'interactive', 2, alice));
+    expect(drain(queue)).toEqual(['a4']);
+  });
+
+  test('limits hold under a random mix: never more out than allowed, everything served', () => {
+    const limits = { metadata: 2, interactive: 3, fsync: 1, background: 1 };
+    const queue = new RequestQueue<Item>(
+      { ...roomy, inFlightPerClass: limits, inFlightPerCaller: 2 },
+      { now: () => 0 },
+    );
+    const classes: PriorityClass[] = ['metadata', 'interactive', 'fsync', 'background'];
+    const callers = [alice, bob, carol];
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let i = 0; i < 2000; i++) {
+      queue.tryEnqueue(item(`x${i}`, classes[rand(4)]!, i, callers[rand(3)]!));
+    }
+    const out: Item[] = [];
+    let served = 0;
+    while (served < 2000) {
+      for (let next = queue.dequeue(); next; next = queue.dequeue()) out.push(next);
+      const perClass = { metadata: 0, interactive: 0, fsync: 0, background: 0 };
+      const perCaller = new Map<number, number>();
+      for (const o of out) {
+        perClass[o.priority]++;
+        perCaller.set(o.caller.pid, (perCaller.get(o.caller.pid) ?? 0) + 1);
+      }
+      for (const c of classes) expect(perClass[c]).toBeLessThanOrEqual(limits[c]);
+      for (const n of perCaller.values()) expect(n).toBeLessThanOrEqual(2);
+      expect(out.length).toBeGreaterThan(0);
+      const done = out.splice(rand(out.length), 1)[0] as Item;
+      queue.release(done);
+      served++;
+    }
+    expect(queue.size).toBe(0);
+  });
+});

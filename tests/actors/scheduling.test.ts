@@ -76,6 +76,35 @@ describe('scheduling through a real actor', () => {
     });
   });
 
+  test('in-flight limits: a background flood keeps to its class limit, metadata goes straight in', async () => {
+    const echo = await startEcho({
+      queue: {
+        inFlightPerClass: { metadata: 4, interactive: 4, fsync: 4, background: 1 },
+        inFlightPerCaller: 4,
+      },
+    });
+    // 20 background sleeps of 40 ms: with a limit of 1 they take 800 ms one by one, and never more
+    // than one is in the actor.
+    const flood = Array.from({ length: 20 }, () =>
+      echo.request('sleep', { ms: 40 }, { priority: 'background', caller: writer, admitTimeoutMs: 5000 }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(echo.stats().inFlight).toBe(1);
+    expect(echo.stats().queue.inFlight.background).toBe(1);
+    // Metadata from another caller is not queued behind the flood: three slots are free for it.
+    const meta = await Promise.all(
+      Array.from({ length: 3 }, (_, i) =>
+        echo.request('echo', { text: `m${i}` }, { priority: 'metadata', caller: reader }),
+      ),
+    );
+    const backgroundServedSoFar = echo.stats().completed - 3;
+    expect(backgroundServedSoFar).toBeLessThan(10);
+    expect(meta.map((m) => m.text)).toEqual(['m0', 'm1', 'm2']);
+    await Promise.all(flood);
+    expect(echo.stats().queue.limitedByClass).toBeGreaterThan(0);
+    expect(echo.stats().queue.inFlight).toEqual({ metadata: 0, interactive: 0, fsync: 0, background: 0 });
+  });
+
   test('missed deadlines are served late and counted, never dropped', async () => {
     const echo = await startEcho();
     const blocked = block(echo, 100);

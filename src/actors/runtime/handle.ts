@@ -492,6 +492,7 @@ export class ActorHandle<P extends OpMap<P>> {
       (this.worker as Worker).postMessage(envelope);
     } catch (err) {
       this.inFlight.delete(pending.id);
+      this.queue.release(pending);
       const why = err instanceof Error ? err.message : String(err);
       pending.reject(
         new ImapError('IMAP_E_INVALID', `payload of ${pending.op} cannot cross to a worker: ${why}`),
@@ -503,6 +504,7 @@ export class ActorHandle<P extends OpMap<P>> {
     const pending = this.inFlight.get(reply.id);
     if (!pending) return;
     this.inFlight.delete(reply.id);
+    this.queue.release(pending);
     if (monotonicNow() > pending.deadline) this.answeredLate++;
     if (reply.ok) {
       this.completed++;
@@ -514,8 +516,10 @@ export class ActorHandle<P extends OpMap<P>> {
     this.pump();
   }
 
-  private rejectAsFailed(pending: PendingRequest, why: string): void {
+  /** `dequeued`: the request left the queue (in flight or retrying), so its in-flight limits free up. */
+  private rejectAsFailed(pending: PendingRequest, why: string, dequeued = true): void {
     this.failedByActor++;
+    if (dequeued) this.queue.release(pending);
     pending.reject(new ImapError('IMAP_E_ACTOR_FAILED', `actor ${this.name}: ${why}`));
   }
 
@@ -549,7 +553,7 @@ export class ActorHandle<P extends OpMap<P>> {
     for (const pending of this.retryLine.splice(0))
       this.rejectAsFailed(pending, error.detail ?? error.message);
     for (const pending of this.queue.drainAll(error))
-      this.rejectAsFailed(pending, error.detail ?? error.message);
+      this.rejectAsFailed(pending, error.detail ?? error.message, false);
   }
 
   private isIdle(): boolean {
@@ -592,9 +596,11 @@ export class ActorHandle<P extends OpMap<P>> {
   private release(): void {
     this.dropWorker();
     const error = new ImapError('IMAP_E_ACTOR_STOPPED', `actor ${this.name} stopped`);
-    for (const pending of this.inFlight.values()) pending.reject(error);
+    for (const pending of [...this.inFlight.values(), ...this.retryLine.splice(0)]) {
+      this.queue.release(pending);
+      pending.reject(error);
+    }
     this.inFlight.clear();
-    for (const pending of this.retryLine.splice(0)) pending.reject(error);
     for (const pending of this.queue.drainAll(error)) pending.reject(error);
   }
 

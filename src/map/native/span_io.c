@@ -1,0 +1,244 @@
+/*
+ * imapfs_span_io: positional I/O of many spans of one file in one call, off the JS thread.
+ *
+ *   spanIo(fd, write, buffer, fileOffsets: Float64Array, lengths: Int32Array,
+ *          bufferOffsets: Int32Array, count) → Promise<void>
+ *
+ * A cluster of the map is 32 tile rows spread over 32 image rows, so one cluster costs 32 preads;
+ * from JS each costs a binding crossing and a libuv hop. Here the whole batch is one napi async
+ * work item: the spans run back to back in a libuv thread-pool thread, and several batches (from
+ * several requests) run in parallel in different pool threads. That is the scheduler's parallel
+ * executor's source of concurrency.
+ *
+ * Ownership: the span arrays are copied at the call, so the caller may reuse its plan at once. The
+ * data buffer is referenced (napi_ref) until the promise settles; the caller must not touch its
+ * bytes before then (the scheduler's RunPlan pool guarantees it).
+ *
+ * Errors: a failed syscall rejects with an Error whose `code` is the errno name (EIO, ENOSPC, ...)
+ * and whose `errno` is the number; a read that meets end of file rejects with code "EOF".
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <node_api.h>
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref buffer_ref;
+  int fd;
+  int write;
+  uint8_t *data;
+  size_t data_length;
+  uint32_t count;
+  double *file_offsets;
+  int32_t *lengths;
+  int32_t *buffer_offsets;
+  int error;       /* errno of the first failure, 0 if none */
+  int hit_eof;     /* a read found end of file */
+  double fail_at;  /* file offset of the failure */
+} Batch;
+
+#define CHECK(call)                                                                 \
+  do {                                                                              \
+    if ((call) != napi_ok) {                                                        \
+      napi_throw_error(env, "IMAP_E_INTERNAL", "span_io: N-API call failed: " #call); \
+      return NULL;                                                                  \
+    }                                                                               \
+  } while (0)
+
+static void free_batch(Batch *b) {
+  free(b->file_offsets);
+  free(b->lengths);
+  free(b->buffer_offsets);
+  free(b);
+}
+
+static void run_batch(napi_env env, void *data) {
+  Batch *b = data;
+  for (uint32_t i = 0; i < b->count && b->error == 0 && !b->hit_eof; i++) {
+    off_t pos = (off_t)b->file_offsets[i];
+    uint8_t *p = b->data + b->buffer_offsets[i];
+    size_t left = (size_t)b->lengths[i];
+    while (left > 0) {
+      ssize_t n = b->write ? pwrite(b->fd, p, left, pos) : pread(b->fd, p, left, pos);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        b->error = errno;
+        b->fail_at = (double)pos;
+        break;
+      }
+      if (n == 0) {
+        if (b->write) {
+          b->error = EIO;
+        } else {
+          b->hit_eof = 1;
+        }
+        b->fail_at = (double)pos;
+        break;
+      }
+      p += n;
+      pos += n;
+      left -= (size_t)n;
+    }
+  }
+}
+
+static const char *errno_name(int e) {
+  switch (e) {
+    case EIO: return "EIO";
+    case ENOSPC: return "ENOSPC";
+    case EBADF: return "EBADF";
+    case EFBIG: return "EFBIG";
+    case EDQUOT: return "EDQUOT";
+    case EROFS: return "EROFS";
+    case EINVAL: return "EINVAL";
+    case EFAULT: return "EFAULT";
+    case EAGAIN: return "EAGAIN";
+    case ENOMEM: return "ENOMEM";
+    default: return "EIO";
+  }
+}
+
+static void finish_batch(napi_env env, napi_status status, void *data) {
+  Batch *b = data;
+  if (status != napi_ok && b->error == 0) b->error = ECANCELED;
+  if (b->error == 0 && !b->hit_eof) {
+    napi_value undefined;
+    napi_get_undefined(env, &undefined);
+    napi_resolve_deferred(env, b->deferred, undefined);
+  } else {
+    char message[160];
+    const char *code = b->hit_eof ? "EOF" : errno_name(b->error);
+    if (b->hit_eof) {
+      snprintf(message, sizeof message, "end of file at %.0f", b->fail_at);
+    } else {
+      snprintf(message, sizeof message, "%s at %.0f: %s", b->write ? "pwrite" : "pread", b->fail_at,
+               strerror(b->error));
+    }
+    napi_value msg, code_value, err, errno_value;
+    napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+    napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_value);
+    napi_create_error(env, code_value, msg, &err);
+    napi_create_int32(env, b->hit_eof ? 0 : -b->error, &errno_value);
+    napi_set_named_property(env, err, "errno", errno_value);
+    napi_reject_deferred(env, b->deferred, err);
+  }
+  napi_delete_reference(env, b->buffer_ref);
+  napi_delete_async_work(env, b->work);
+  free_batch(b);
+}
+
+/* Copies `count` elements of a typed array of the expected type into fresh memory. */
+static void *copy_typed(napi_env env, napi_value value, napi_typedarray_type want, size_t elem,
+                        uint32_t count, const char *what) {
+  bool is_typed = false;
+  napi_is_typedarray(env, value, &is_typed);
+  if (!is_typed) {
+    napi_throw_type_error(env, "IMAP_E_INVALID", what);
+    return NULL;
+  }
+  napi_typedarray_type type;
+  size_t length;
+  void *src;
+  if (napi_get_typedarray_info(env, value, &type, &length, &src, NULL, NULL) != napi_ok ||
+      type != want || length < count) {
+    napi_throw_type_error(env, "IMAP_E_INVALID", what);
+    return NULL;
+  }
+  void *copy = malloc(count == 0 ? 1 : count * elem);
+  if (!copy) {
+    napi_throw_error(env, "IMAP_E_NOMEM", "span_io: out of memory");
+    return NULL;
+  }
+  memcpy(copy, src, count * elem);
+  return copy;
+}
+
+static napi_value span_io(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 7) {
+    napi_throw_type_error(env, "IMAP_E_INVALID", "spanIo takes 7 arguments");
+    return NULL;
+  }
+  int32_t fd;
+  bool write;
+  uint32_t count;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  CHECK(napi_get_value_bool(env, argv[1], &write));
+  CHECK(napi_get_value_uint32(env, argv[6], &count));
+
+  bool is_typed = false;
+  napi_is_typedarray(env, argv[2], &is_typed);
+  if (!is_typed) {
+    napi_throw_type_error(env, "IMAP_E_INVALID", "spanIo: buffer must be a Uint8Array");
+    return NULL;
+  }
+  napi_typedarray_type type;
+  size_t data_length;
+  void *data;
+  CHECK(napi_get_typedarray_info(env, argv[2], &type, &data_length, &data, NULL, NULL));
+  if (type != napi_uint8_array) {
+    napi_throw_type_error(env, "IMAP_E_INVALID", "spanIo: buffer must be a Uint8Array");
+    return NULL;
+  }
+
+  Batch *b = calloc(1, sizeof *b);
+  if (!b) {
+    napi_throw_error(env, "IMAP_E_NOMEM", "span_io: out of memory");
+    return NULL;
+  }
+  b->fd = fd;
+  b->write = write;
+  b->data = data;
+  b->data_length = data_length;
+  b->count = count;
+  b->file_offsets = copy_typed(env, argv[3], napi_float64_array, sizeof(double), count,
+                               "spanIo: fileOffsets must be a Float64Array of count entries");
+  if (b->file_offsets)
+    b->lengths = copy_typed(env, argv[4], napi_int32_array, sizeof(int32_t), count,
+                            "spanIo: lengths must be an Int32Array of count entries");
+  if (b->lengths)
+    b->buffer_offsets = copy_typed(env, argv[5], napi_int32_array, sizeof(int32_t), count,
+                                   "spanIo: bufferOffsets must be an Int32Array of count entries");
+  if (!b->buffer_offsets) {
+    free_batch(b);
+    return NULL;
+  }
+  /* Every span must lie inside the buffer: a bad plan must not become a wild write. */
+  for (uint32_t i = 0; i < count; i++) {
+    int64_t start = b->buffer_offsets[i];
+    int64_t len = b->lengths[i];
+    if (start < 0 || len < 0 || (uint64_t)(start + len) > data_length || b->file_offsets[i] < 0) {
+      free_batch(b);
+      napi_throw_range_error(env, "IMAP_E_INVALID", "spanIo: a span lies outside the buffer");
+      return NULL;
+    }
+  }
+
+  napi_value promise, name;
+  if (napi_create_promise(env, &b->deferred, &promise) != napi_ok ||
+      napi_create_reference(env, argv[2], 1, &b->buffer_ref) != napi_ok ||
+      napi_create_string_utf8(env, "imapfs.spanIo", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, run_batch, finish_batch, b, &b->work) != napi_ok ||
+      napi_queue_async_work(env, b->work) != napi_ok) {
+    free_batch(b);
+    napi_throw_error(env, "IMAP_E_INTERNAL", "span_io: could not queue the batch");
+    return NULL;
+  }
+  return promise;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  if (napi_create_function(env, "spanIo", NAPI_AUTO_LENGTH, span_io, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "spanIo", fn) != napi_ok) return NULL;
+  return exports;
+}

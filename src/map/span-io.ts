@@ -1,0 +1,56 @@
+/**
+ * Batched positional I/O through the imapfs_span_io addon (src/map/native/span_io.c): all spans of a
+ * RunPlan in one libuv thread-pool job. Loaded on first use, so the offline CLI, which only uses the
+ * synchronous path, never needs it.
+ */
+import { findAddon, loadAddon } from '../native/addon';
+import { ImapError, fromSystemError } from '../protocol/errors';
+
+interface SpanIoAddon {
+  spanIo(
+    fd: number,
+    write: boolean,
+    buffer: Uint8Array,
+    fileOffsets: Float64Array,
+    lengths: Int32Array,
+    bufferOffsets: Int32Array,
+    count: number,
+  ): Promise<void>;
+}
+
+let addon: SpanIoAddon | undefined;
+
+function spanIoAddon(): SpanIoAddon {
+  addon ??= loadAddon(findAddon('imapfs_span_io.node', 'IMAPFS_SPAN_IO_BINDING')) as SpanIoAddon;
+  return addon;
+}
+
+/** The spans of one batch: span i is `lengths[i]` bytes at file offset `fileOffsets[i]`, buffer offset `bufferOffsets[i]`. */
+export interface SpanBatch {
+  readonly buffer: Uint8Array;
+  readonly fileOffsets: Float64Array;
+  readonly lengths: Int32Array;
+  readonly bufferOffsets: Int32Array;
+  readonly count: number;
+}
+
+/** Reads or writes every span of the batch; a short read is IMAP_E_TRUNCATED, a failed syscall its errno's code. */
+export async function runSpans(fd: number, write: boolean, batch: SpanBatch, what: string): Promise<void> {
+  if (batch.count === 0) return;
+  try {
+    await spanIoAddon().spanIo(
+      fd,
+      write,
+      batch.buffer,
+      batch.fileOffsets,
+      batch.lengths,
+      batch.bufferOffsets,
+      batch.count,
+    );
+  } catch (err) {
+    if (err instanceof Error && (err as NodeJS.ErrnoException).code === 'EOF') {
+      throw new ImapError('IMAP_E_TRUNCATED', `${err.message} while reading ${what}`);
+    }
+    throw fromSystemError(err, `${write ? 'writing' : 'reading'} ${what}`);
+  }
+}
