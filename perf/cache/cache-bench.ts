@@ -4,9 +4,13 @@
  *   1. hit rate of repeated reads of a working set that fits L1 + L2 (target ≥ 95 %),
  *   2. the median (and p99) time of one L1 eviction, deflate into L2 included (target < 1 ms),
  *   3. sequential cold reads with prefetch on vs off, as a ratio, with the map on a plain disk and
- *      with a slow device (scheduler.io_delay_ms).
+ *      with a slow device (scheduler.io_delay_ms),
+ *   4. many small files written together, read cold in directory order, with neighbour prefetch off
+ *      (cache.prefetch.neighbour_clusters=0) vs on (64), as a ratio, with io_delay_ms 0 and 1.
  *
- *   npx tsx perf/cache/cache-bench.ts [--json out.json] [--working-set-mib 12] [--seq-mib 32]
+ *   npx tsx perf/cache/cache-bench.ts [--only hit|seq|neighbour] [--json out.json]
+ *       [--working-set-mib 12] [--seq-mib 32] [--repeat 2] [--small-files 400]
+ *   EXTRA_OPTS='scheduler.max_inflight=1 …' adds mount options to the sequential runs (3).
  *
  * Every pass reopens the file: the kernel drops a FUSE file's page cache on open (no keep_cache), so
  * the reads reach the daemon. Figures go to stdout (and --json). Not a timed test.
@@ -40,7 +44,8 @@ interface CacheDoc {
   evictionUs: { median: number; p99: number; samples: number };
   l1: { bytes: number; entries: number };
   l2: { bytes: number; entries: number; skippedIncompressible: number };
-  prefetch: { issued: number; hits: number };
+  prefetch: { issued: number; hits: number; neighbourIssued: number; neighbourHits: number };
+  windows: { neighbourWindows: number } | null;
 }
 
 function cacheStats(mnt: string): CacheDoc {
@@ -161,6 +166,7 @@ async function sequential(
     `cache.prefetch.enabled=${prefetch}`,
     'cache.l1_bytes=64M',
     'cache.l2_bytes=16M',
+    ...(process.env.EXTRA_OPTS ? process.env.EXTRA_OPTS.split(' ') : []),
   ];
   return withMount(opts, async (mnt) => {
     const file = path.join(mnt, 'seq');
@@ -182,6 +188,78 @@ async function sequential(
   });
 }
 
+/**
+ * Small files (1–2 clusters, text) written one after the other into one directory, unmounted, then
+ * mounted again (cold: empty cache, no warm file, no page cache) and read in directory order.
+ */
+async function smallFiles(
+  count: number,
+  ioDelayMs: number,
+  neighbour: number,
+): Promise<Record<string, unknown>> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'imapfs-perf-cache-'));
+  const map = path.join(dir, 'map.png');
+  const mnt = path.join(dir, 'mnt');
+  await fsp.mkdir(mnt);
+  imapfs(['mkfs', map, '--size', '256M']);
+  const unmount = (): void => {
+    try {
+      imapfs(['umount', mnt]);
+    } catch {
+      execFileSync('fusermount3', ['-uz', mnt]);
+    }
+  };
+  try {
+    imapfs(['mount', map, mnt, '--json']);
+    let bytes = 0;
+    try {
+      await fsp.mkdir(path.join(mnt, 'd'));
+      let x = 12345;
+      for (let i = 0; i < count; i++) {
+        x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+        const size = 1024 + (x % 7168); // 1–8 KiB: one or two clusters
+        await fsp.writeFile(path.join(mnt, 'd', `f${String(i).padStart(5, '0')}`), content(size, i + 1));
+        bytes += size;
+      }
+    } finally {
+      unmount();
+    }
+    rmSync(`${map}.cachewarm`, { force: true });
+    const opts = [
+      `scheduler.io_delay_ms=${ioDelayMs}`,
+      `cache.prefetch.neighbour_clusters=${neighbour}`,
+      'cache.l1_bytes=64M',
+      'cache.l2_bytes=16M',
+    ];
+    imapfs(['mount', map, mnt, '--json', ...opts.flatMap((o) => ['-o', o])]);
+    try {
+      const t0 = process.hrtime.bigint();
+      const names = await fsp.readdir(path.join(mnt, 'd'));
+      let read = 0;
+      for (const n of names) read += (await fsp.readFile(path.join(mnt, 'd', n))).length;
+      const s = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (read !== bytes) throw new Error(`read ${read} bytes of ${bytes}`);
+      const st = cacheStats(mnt);
+      return {
+        neighbour,
+        ioDelayMs,
+        files: names.length,
+        MiB: read / MiB,
+        seconds: s,
+        filesPerS: names.length / s,
+        misses: st.misses,
+        neighbourWindows: st.windows?.neighbourWindows ?? 0,
+        neighbourIssued: st.prefetch.neighbourIssued,
+        neighbourHits: st.prefetch.neighbourHits,
+      };
+    } finally {
+      unmount();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const workingSet = Number(arg('working-set-mib', '12'));
   const seqMiB = Number(arg('seq-mib', '32'));
@@ -190,13 +268,14 @@ async function main(): Promise<void> {
     load: execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).trim(),
   };
   const only = arg('only', '');
-  if (only !== 'seq') {
+  const wants = (what: string): boolean => only === '' || only === what;
+  const repeat = Number(arg('repeat', '2'));
+  if (wants('hit')) {
     out.hitRate = await hitRate(workingSet);
     console.log('hit rate:', JSON.stringify(out.hitRate));
   }
-  if (only !== 'hit') {
+  if (wants('seq')) {
     // Off and on alternate, `repeat` times each; the gain compares the best of each (this VM is shared).
-    const repeat = Number(arg('repeat', '2'));
     const seq: Record<string, unknown>[] = [];
     for (const delay of [0, 1]) {
       const offs: Record<string, unknown>[] = [];
@@ -214,6 +293,27 @@ async function main(): Promise<void> {
       );
     }
     out.sequential = seq;
+  }
+  if (wants('neighbour')) {
+    const count = Number(arg('small-files', '400'));
+    const rows: Record<string, unknown>[] = [];
+    for (const delay of [0, 1]) {
+      const offs: Record<string, unknown>[] = [];
+      const ons: Record<string, unknown>[] = [];
+      for (let r = 0; r < repeat; r++) {
+        offs.push(await smallFiles(count, delay, 0));
+        ons.push(await smallFiles(count, delay, 64));
+      }
+      const best = (xs: Record<string, unknown>[]): number =>
+        Math.max(...xs.map((x) => x.filesPerS as number));
+      const gain = best(ons) / best(offs);
+      rows.push({ ioDelayMs: delay, off: offs, on: ons, gain });
+      console.log(
+        `small files cold in directory order, io_delay_ms=${delay}:`,
+        JSON.stringify({ off: offs, on: ons, gain }),
+      );
+    }
+    out.neighbour = rows;
   }
   const json = arg('json', '');
   if (json) writeFileSync(json, JSON.stringify(out, null, 2));

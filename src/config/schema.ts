@@ -48,6 +48,11 @@ export const ConfigSchema = z
           .object({
             enabled: z.boolean().default(true),
             window_clusters: z.number().int().min(1).max(4096).default(256),
+            /**
+             * After a cold read of a small file, read this many map clusters stored after it (the
+             * files written with it); 0 turns neighbour prefetch off.
+             */
+            neighbour_clusters: z.number().int().min(0).max(4096).default(64),
           })
           .strict()
           .prefault({}),

@@ -22,7 +22,7 @@ import { openMap, sidecarPathFor, type OpenReport } from '../fs/open-map';
 import { CLUSTER_SIZE } from '../fs/types';
 import { FuseSession } from '../fuse/session';
 import { FrontEnd } from '../fuse/frontend';
-import { warmCache } from '../fuse/cached-read';
+import { prefetchCounters, warmCache } from '../fuse/cached-read';
 import { setReadAhead } from './readahead';
 import { ImapError } from '../protocol/errors';
 import type { JournalOps } from '../protocol/journal';
@@ -335,7 +335,12 @@ export class MountSession {
         .get<CacheOps>('cache')
         .request('stats', {}, { priority: 'background', idempotent: true });
       const reads = c.hits + c.misses;
-      cache = { ...c, hitRatio: reads > 0 ? c.hits / reads : null };
+      // windows: the reader's prefetch decisions (main thread); c.prefetch: what the cache received.
+      cache = {
+        ...c,
+        hitRatio: reads > 0 ? c.hits / reads : null,
+        windows: prefetchCounters(this.scheduler),
+      };
     } catch (err) {
       this.args.log.warn({ err }, 'cache stats unavailable');
     }

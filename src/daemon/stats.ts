@@ -108,6 +108,13 @@ export function formatStats(s: DaemonStats): string {
   lines.push(
     `cache: hit ratio ${s.cache.hitRatio === null ? 'n/a' : (s.cache.hitRatio * 100).toFixed(1) + '%'}`,
   );
+  const pf = s.cache.prefetch as
+    { issued: number; hits: number; neighbourIssued?: number; neighbourHits?: number } | undefined;
+  if (pf) {
+    lines.push(
+      `prefetch: file ${pf.issued} clusters, ${pf.hits} hits; neighbour ${pf.neighbourIssued ?? 0} clusters, ${pf.neighbourHits ?? 0} hits`,
+    );
+  }
   const io = s.scheduler as
     { peakInFlight?: number; concurrency?: number; orderedWaits?: number } | undefined;
   if (io?.concurrency !== undefined) {

@@ -32,6 +32,8 @@ export interface ReadPlan {
   fileCluster: number;
   clusterCount: number;
   segments: Segment[];
+  /** The file's size when the plan was made (planRead sets it; plans derived from one may not). */
+  size?: number;
 }
 
 /** A cluster whose old content must be read before the write (partial head or tail). */
@@ -76,7 +78,9 @@ export class DataPath {
     const inode = this.regular(ino);
     checkRange(offset, length);
     const end = Math.min(offset + length, inode.size);
-    if (end <= offset) return { ino, offset, length: 0, fileCluster: 0, clusterCount: 0, segments: [] };
+    if (end <= offset) {
+      return { ino, offset, length: 0, fileCluster: 0, clusterCount: 0, segments: [], size: inode.size };
+    }
     const c0 = Math.floor(offset / CLUSTER_SIZE);
     const c1 = Math.ceil(end / CLUSTER_SIZE);
     return {
@@ -86,6 +90,7 @@ export class DataPath {
       fileCluster: c0,
       clusterCount: c1 - c0,
       segments: this.extents.segments(ino, c0, c1),
+      size: inode.size,
     };
   }
 

@@ -19,6 +19,16 @@ export interface Segment {
   crcs: Buffer | null;
 }
 
+/** A run of map clusters holding data of one file (neighbour prefetch lists them by map cluster). */
+export interface MapSegment {
+  ino: number;
+  fileCluster: number;
+  mapCluster: number;
+  count: number;
+  /** count little-endian u32 CRC-32s (a copy: it crosses threads without the extent's whole blob). */
+  crcs: Uint8Array;
+}
+
 const CRC_BYTES = 4;
 /**
  * Appends merge into the previous extent only up to this many clusters (16 MiB): each merge rewrites
@@ -52,6 +62,32 @@ export class ExtentMap {
       at = end;
     }
     if (at < to) out.push({ fileCluster: at, count: to - at, mapCluster: null, crcs: null });
+    return out;
+  }
+
+  /**
+   * The data in map clusters [first, first + count): live, written extents clipped to the range, in
+   * map cluster order, from at most `limit` extents. Unwritten (fallocated) extents hold no data and
+   * are left out. Map clusters are numbered along the Hilbert curve, so these are the file pieces
+   * stored next to each other.
+   */
+  mapSegments(first: number, count: number, limit: number): MapSegment[] {
+    const out: MapSegment[] = [];
+    const to = first + count;
+    for (const e of this.store.liveExtentsInMapRange(first, to, limit)) {
+      if ((e.flags & EXTENT_UNWRITTEN) !== 0) continue;
+      const a = Math.max(first, e.firstCluster);
+      const b = Math.min(to, e.firstCluster + e.length);
+      if (a >= b) continue;
+      const skip = a - e.firstCluster;
+      out.push({
+        ino: e.ino,
+        fileCluster: e.fileCluster + skip,
+        mapCluster: a,
+        count: b - a,
+        crcs: new Uint8Array(e.crcs.subarray(skip * CRC_BYTES, (skip + b - a) * CRC_BYTES)),
+      });
+    }
     return out;
   }
 

@@ -415,6 +415,22 @@ export class MetadataStore {
     return (this.s.extentAll.all() as RawExtent[]).map(toExtent);
   }
 
+  /**
+   * Live extents owning any map cluster in [from, to), in map cluster order, at most `limit` (the one
+   * that starts before `from` and reaches into the range included). Live extents never share map
+   * clusters, so at most one starts before `from` and overlaps. Uses the `extents_cluster` index.
+   */
+  liveExtentsInMapRange(from: number, to: number, limit: number): Extent[] {
+    const out: Extent[] = [];
+    if (to <= from || limit <= 0) return out;
+    const before = this.s.extentMapBefore.get(from) as RawExtent | undefined;
+    if (before && before.first_cluster + before.length > from) out.push(toExtent(before));
+    for (const r of this.s.extentMapRange.all(from, to, limit - out.length) as RawExtent[]) {
+      out.push(toExtent(r));
+    }
+    return out;
+  }
+
   /** Clusters owned by live extents. */
   usedClusters(): number {
     return (this.s.extentUsed.get() as { n: number | null }).n ?? 0;
@@ -626,6 +642,16 @@ function prepareStatements(db: Db) {
     extentKill: p('UPDATE extents SET death_gen = ? WHERE id = ?'),
     extentDelete: p('DELETE FROM extents WHERE id = ?'),
     extentAll: p(`SELECT ${EXT} FROM extents ORDER BY ino, file_cluster, id`),
+    // By map cluster (index extents_cluster): the live extent starting last before a cluster, and
+    // the live extents starting in [from, to).
+    extentMapBefore: p(
+      `SELECT ${EXT} FROM extents WHERE first_cluster < ? AND death_gen IS NULL
+         ORDER BY first_cluster DESC LIMIT 1`,
+    ),
+    extentMapRange: p(
+      `SELECT ${EXT} FROM extents WHERE first_cluster >= ? AND first_cluster < ? AND death_gen IS NULL
+         ORDER BY first_cluster LIMIT ?`,
+    ),
     extentUsed: p('SELECT sum(length) AS n FROM extents WHERE death_gen IS NULL'),
 
     freeAt: p('SELECT start, length FROM free_extents WHERE start = ?'),

@@ -18,15 +18,22 @@
  * early invalidation and the write, and insert the old bytes; the insert's token catches any insert
  * that crosses an invalidation, so the one invalidation that matters is the one after the write.
  *
- * Prefetch: per-inode sequential and strided detection (an LRU-bounded Map of detectors; not
- * quick-lru, which is ESM-only and jest loads this module); reads ahead at
- * background priority through journal → cache.probe → scheduler → cache.insert, with at most
- * MAX_PREFETCH_INFLIGHT windows in flight and never taking one of the last READ_SLOT_RESERVE read
- * slots, so a foreground read never waits for a prefetch's slot.
+ * Prefetch: per-inode sequential and strided detection (detectors in a quick-lru of STREAMS
+ * inodes); reads ahead at background priority through journal → cache.probe → scheduler →
+ * cache.insert, with at most MAX_PREFETCH_INFLIGHT windows in flight and never taking one of the
+ * last READ_SLOT_RESERVE read slots, so a foreground read never waits for a prefetch's slot.
+ *
+ * Neighbour prefetch: map clusters are numbered along the Hilbert curve and small files written
+ * together get neighbouring clusters, so a cold read of a small file (≤ SMALL_FILE_CLUSTERS) also
+ * reads the cache.prefetch.neighbour_clusters map clusters stored after it: journal.mapSegments
+ * (which files own them, and their CRCs) → cache.probe → scheduler → cache.insert, same bounds as
+ * above. Issued blocks are remembered (quick-lru, NEIGHBOUR_MEMORY_MS) so a window is not issued
+ * twice while its clusters are still expected to be cached.
  *
  * Ownership: main thread. A read slot belongs to the reader from alloc to free; the cache and the
  * scheduler only touch it during their request.
  */
+import QuickLRU from 'quick-lru';
 import type { ActorHandle } from '../actors/runtime/handle';
 import type { ClusterSlab } from '../actors/runtime/slab';
 import type { Config } from '../config';
@@ -68,6 +75,25 @@ const FIRST_WINDOW = 64;
 /** Reads this many times in a pattern before prefetching. */
 const TRIGGER = 2;
 const MAX_STRIDE_SPAN = 16 << 20;
+/** A file of at most this many clusters, read cold, triggers neighbour prefetch. */
+export const SMALL_FILE_CLUSTERS = 16;
+/** An issued neighbour block is not issued again for this long. */
+const NEIGHBOUR_MEMORY_MS = 10_000;
+/** Issued neighbour blocks remembered (quick-lru keeps between this and twice as many). */
+const NEIGHBOUR_BLOCKS = 4096;
+
+/** Data clusters of some file, to fetch: a plan segment tagged with its inode. */
+interface Piece extends Segment {
+  ino: number;
+}
+
+/** A prefetch whose clusters a foreground read may wait for instead of fetching them itself. */
+interface Inflight {
+  from: number;
+  to: number;
+  reading: boolean;
+  done: Promise<unknown>;
+}
 
 interface Stream {
   lastOffset: number;
@@ -81,16 +107,23 @@ interface Stream {
   window: number;
   busy: boolean;
   eof: boolean;
-  /** The window being fetched: a read inside it waits for it once its scheduler read is under way. */
-  inflight: { from: number; to: number; reading: boolean; done: Promise<unknown> } | null;
+  /** The window being fetched (file bytes): a read inside it waits for it once it is being read. */
+  inflight: Inflight | null;
 }
 
 /** Longest a foreground read waits for a prefetch already reading its clusters (then it reads itself). */
 const JOIN_PREFETCH_MS = 20;
 
 export interface PrefetchCounters {
+  /** Sequential windows and strided batches started. */
   windows: number;
   strided: number;
+  /** Neighbour windows started. */
+  neighbourWindows: number;
+  /** Cold small-file reads whose neighbour blocks were all issued recently. */
+  neighbourSkippedRecent: number;
+  /** Cold small-file reads that found MAX_PREFETCH_INFLIGHT prefetches running. */
+  neighbourSkippedBusy: number;
   skippedNoSlot: number;
   failed: number;
 }
@@ -100,12 +133,31 @@ export interface PrefetchCounters {
  * by `invalidateRuns(scheduler, runs)` from the write path.
  */
 export class CachedReader {
-  /** Detectors by inode, least recently used first (Map order; re-set on use). */
-  private readonly streams = new Map<number, Stream>();
+  /** Detectors by inode (between STREAMS and 2 × STREAMS of the most recently read files). */
+  private readonly streams = new QuickLRU<number, Stream>({ maxSize: STREAMS });
   private prefetchInflight = 0;
+  /**
+   * Neighbour blocks (map clusters [b × size, (b + 1) × size), size = neighbour_clusters when they
+   * were issued) issued in the last NEIGHBOUR_MEMORY_MS.
+   */
+  private readonly neighbourRecent = new QuickLRU<number, true>({
+    maxSize: NEIGHBOUR_BLOCKS,
+    maxAge: NEIGHBOUR_MEMORY_MS,
+  });
+  private neighbourBlockSize = 0;
+  /** Neighbour windows under way (map clusters). */
+  private readonly neighbourInflight = new Set<Inflight>();
   /** An invalidation failed: serve nothing from the cache until a clear succeeds. */
   private suspect = false;
-  readonly prefetch: PrefetchCounters = { windows: 0, strided: 0, skippedNoSlot: 0, failed: 0 };
+  readonly prefetch: PrefetchCounters = {
+    windows: 0,
+    strided: 0,
+    neighbourWindows: 0,
+    neighbourSkippedRecent: 0,
+    neighbourSkippedBusy: 0,
+    skippedNoSlot: 0,
+    failed: 0,
+  };
 
   constructor(private readonly deps: CachedReadDeps) {}
 
@@ -131,6 +183,7 @@ export class CachedReader {
     await this.joinPrefetch(ino, plan);
     const slot = await slab.alloc(SLOT_WAIT_MS);
     let owned = true;
+    let cold = false;
     try {
       const span = plan.clusterCount * CLUSTER_SIZE;
       const cache = this.cache;
@@ -160,6 +213,7 @@ export class CachedReader {
         }
         sink(slab.bytes(slot), plan.offset - plan.fileCluster * CLUSTER_SIZE, plan.length);
         if (sub && token) {
+          cold = true;
           owned = false;
           void this.insertAndFree(slot, runsOf(sub, missFrom * CLUSTER_SIZE), token, 'read', 'interactive');
         }
@@ -167,7 +221,10 @@ export class CachedReader {
     } finally {
       if (owned) slab.free(slot);
     }
-    if (this.deps.config.cache.prefetch.enabled && this.deps.cache) this.observe(ino, plan);
+    if (this.deps.config.cache.prefetch.enabled && this.deps.cache) {
+      this.observe(ino, plan);
+      if (cold) this.observeNeighbours(plan);
+    }
   }
 
   /**
@@ -176,14 +233,27 @@ export class CachedReader {
    * A window still queued behind foreground work is not waited for.
    */
   private async joinPrefetch(ino: number, plan: ReadPlan): Promise<void> {
-    const f = this.streams.get(ino)?.inflight;
-    if (!f || !f.reading || plan.offset + plan.length <= f.from || plan.offset >= f.to) return;
+    let f: Inflight | null | undefined = this.streams.peek(ino)?.inflight;
+    if (!f || !f.reading || plan.offset + plan.length <= f.from || plan.offset >= f.to) f = null;
+    if (!f && this.neighbourInflight.size > 0) f = this.neighbourCovering(plan);
+    if (!f) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       f.done.catch(() => undefined),
       new Promise((r) => (timer = setTimeout(r, JOIN_PREFETCH_MS))),
     ]);
     clearTimeout(timer);
+  }
+
+  /** A neighbour window already reading one of the plan's map clusters. */
+  private neighbourCovering(plan: ReadPlan): Inflight | null {
+    for (const w of this.neighbourInflight) {
+      if (!w.reading) continue;
+      for (const seg of plan.segments) {
+        if (seg.mapCluster !== null && seg.mapCluster < w.to && seg.mapCluster + seg.count > w.from) return w;
+      }
+    }
+    return null;
   }
 
   /** Plain path: the scheduler reads `plan` into the slot at `at`. */
@@ -263,11 +333,7 @@ export class CachedReader {
     const offset = plan.offset;
     const end = plan.offset + plan.length;
     let s = this.streams.get(ino);
-    if (s) {
-      this.streams.delete(ino);
-      this.streams.set(ino, s);
-    } else {
-      if (this.streams.size >= STREAMS) this.streams.delete(this.streams.keys().next().value!);
+    if (!s) {
       s = {
         lastOffset: -1,
         lastEnd: -1,
@@ -344,11 +410,11 @@ export class CachedReader {
   ): void {
     s.busy = true;
     this.prefetchInflight++;
-    const inflight = {
+    const inflight: Inflight = {
       from: offset,
       to: offset + length,
       reading: false,
-      done: Promise.resolve() as Promise<unknown>,
+      done: Promise.resolve(),
     };
     s.inflight = inflight;
     inflight.done = this.fetchInto(ino, offset, length, pieces, 'prefetch', () => (inflight.reading = true))
@@ -378,45 +444,68 @@ export class CachedReader {
     source: InsertSource,
     onReading?: () => void,
   ): Promise<'ok' | 'eof' | 'skipped'> {
-    const { journal, readSlab: slab } = this.deps;
-    const cache = this.cache;
-    if (!cache || this.suspect) return 'skipped';
+    const { journal } = this.deps;
+    if (!this.cache || this.suspect) return 'skipped';
     const bg = { priority: 'background', idempotent: true } as const;
     const plan = await journal.request('planRead', { ino, offset, length }, bg);
     if (plan.length === 0) return 'eof';
     // The plan's data clusters that some piece covers.
-    const wanted: Segment[] = [];
+    const wanted: Piece[] = [];
     for (const seg of plan.segments) {
       if (seg.mapCluster === null || !seg.crcs) continue;
       for (let k = 0; k < seg.count; k++) {
         const fc = seg.fileCluster + k;
         const from = fc * CLUSTER_SIZE;
         if (!pieces.some((p) => p.offset < from + CLUSTER_SIZE && p.offset + p.length > from)) continue;
-        appendCluster(wanted, fc, seg.mapCluster + k, seg.crcs.subarray(k * 4, k * 4 + 4));
+        appendCluster(wanted, ino, fc, seg.mapCluster + k, seg.crcs.subarray(k * 4, k * 4 + 4));
       }
     }
-    if (wanted.length === 0) return plan.length < length ? 'eof' : 'ok';
+    const r = await this.fetchPieces(wanted, source, onReading);
+    if (r === 'skipped') return r;
+    return plan.length < length ? 'eof' : 'ok';
+  }
+
+  /**
+   * Probes `wanted` (data clusters of any files, with the CRCs their extents name), reads the ones
+   * not cached from the scheduler, a slot-full per request, and inserts them with the probe's token.
+   */
+  private async fetchPieces(
+    wanted: readonly Piece[],
+    source: InsertSource,
+    onReading?: () => void,
+  ): Promise<'ok' | 'skipped'> {
+    const slab = this.deps.readSlab;
+    const cache = this.cache;
+    if (!cache) return 'skipped';
+    if (wanted.length === 0) return 'ok';
     const ranges = wanted.map((w) => ({ first: w.mapCluster!, count: w.count }));
     const { cached, token } = await cache.request('probe', { ranges }, { priority: 'background' });
-    const missing: Segment[] = [];
+    const missing: Piece[] = [];
     let i = 0;
     for (const w of wanted) {
       for (let k = 0; k < w.count; k++, i++) {
-        if (cached[i] !== 1)
-          appendCluster(missing, w.fileCluster + k, w.mapCluster! + k, w.crcs!.subarray(k * 4, k * 4 + 4));
+        if (cached[i] !== 1) {
+          appendCluster(
+            missing,
+            w.ino,
+            w.fileCluster + k,
+            w.mapCluster! + k,
+            w.crcs!.subarray(k * 4, k * 4 + 4),
+          );
+        }
       }
     }
     const perSlot = slab.slotSize / CLUSTER_SIZE;
     for (let from = 0; from < missing.length;) {
       // One slot-full of clusters at a time.
-      const batch: Segment[] = [];
+      const batch: Piece[] = [];
       let clusters = 0;
       while (from < missing.length && clusters < perSlot) {
         const seg = missing[from]!;
         const take = Math.min(seg.count, perSlot - clusters);
-        batch.push(take === seg.count ? seg : sliceSegment(seg, 0, take));
+        batch.push(take === seg.count ? seg : slicePiece(seg, 0, take));
         if (take === seg.count) from++;
-        else missing[from] = sliceSegment(seg, take, seg.count);
+        else missing[from] = slicePiece(seg, take, seg.count);
         clusters += take;
       }
       if (slab.freeSlots <= READ_SLOT_RESERVE) {
@@ -430,7 +519,7 @@ export class CachedReader {
       }
       let handed = false;
       try {
-        const gather = gatherPlan(ino, batch);
+        const gather = gatherPlan(batch);
         onReading?.();
         await this.schedulerRead(gather, slot, 0, gather.length, 'background');
         const runs: CacheRun[] = [];
@@ -441,7 +530,7 @@ export class CachedReader {
             mapCluster: seg.mapCluster!,
             count: seg.count,
             crcs: seg.crcs!,
-            ino,
+            ino: seg.ino,
             fileCluster: seg.fileCluster,
           });
           at += seg.count * CLUSTER_SIZE;
@@ -452,7 +541,91 @@ export class CachedReader {
         if (!handed) slab.free(slot);
       }
     }
-    return plan.length < length ? 'eof' : 'ok';
+    return 'ok';
+  }
+
+  // ---- neighbour prefetch -----------------------------------------------------------------------------
+
+  /**
+   * After a foreground read of a small file that had to go to the scheduler: fetch the map clusters
+   * stored after the plan's last data cluster (the files written with it), unless those blocks were
+   * issued recently or MAX_PREFETCH_INFLIGHT prefetches are running.
+   *
+   * The window is cut into blocks of `neighbour_clusters` map clusters; [end, end + size) touches at
+   * most two, and every block it touches that was not issued in the last NEIGHBOUR_MEMORY_MS is
+   * fetched, from `end` on (so a window is one to two blocks long). A read in the middle of a block
+   * already fetched issues nothing: its miss was a cluster the window could not cover (evicted,
+   * rewritten since) or is being read right now.
+   */
+  private observeNeighbours(plan: ReadPlan): void {
+    const size = this.deps.config.cache.prefetch.neighbour_clusters;
+    if (!(size > 0) || plan.size === undefined || plan.size > SMALL_FILE_CLUSTERS * CLUSTER_SIZE) return;
+    let end = -1;
+    for (const seg of plan.segments) {
+      if (seg.mapCluster !== null && seg.crcs) end = Math.max(end, seg.mapCluster + seg.count);
+    }
+    if (end < 0) return;
+    if (this.neighbourBlockSize !== size) {
+      // The size changed (a config reload): blocks of the old size mean nothing now.
+      this.neighbourRecent.clear();
+      this.neighbourBlockSize = size;
+    }
+    const b0 = Math.floor(end / size);
+    const b1 = Math.floor((end + size - 1) / size);
+    let first = -1;
+    let last = -1;
+    for (let b = b0; b <= b1; b++) {
+      if (this.neighbourRecent.has(b)) {
+        if (first >= 0) break;
+        continue;
+      }
+      if (first < 0) first = Math.max(end, b * size);
+      last = b;
+    }
+    if (first < 0) {
+      this.prefetch.neighbourSkippedRecent++;
+      return;
+    }
+    if (this.prefetchInflight >= MAX_PREFETCH_INFLIGHT) {
+      this.prefetch.neighbourSkippedBusy++;
+      return;
+    }
+    for (let b = Math.floor(first / size); b <= last; b++) this.neighbourRecent.set(b, true);
+    this.startNeighbours(first, (last + 1) * size - first);
+  }
+
+  private startNeighbours(first: number, count: number): void {
+    this.prefetch.neighbourWindows++;
+    this.prefetchInflight++;
+    const w: Inflight = { from: first, to: first + count, reading: false, done: Promise.resolve() };
+    this.neighbourInflight.add(w);
+    w.done = this.fetchNeighbours(first, count, () => (w.reading = true))
+      .catch((err: unknown) => {
+        this.prefetch.failed++;
+        this.deps.onBackgroundError?.(err, 'neighbour prefetch');
+      })
+      .finally(() => {
+        this.neighbourInflight.delete(w);
+        this.prefetchInflight--;
+      });
+  }
+
+  /** Map clusters [first, first + count): which files own them (journal), then fetchPieces. */
+  private async fetchNeighbours(first: number, count: number, onReading: () => void): Promise<void> {
+    if (!this.cache || this.suspect) return;
+    const segments = await this.deps.journal.request(
+      'mapSegments',
+      { first, count, limit: count },
+      { priority: 'background', idempotent: true },
+    );
+    const wanted: Piece[] = segments.map((s) => ({
+      ino: s.ino,
+      fileCluster: s.fileCluster,
+      count: s.count,
+      mapCluster: s.mapCluster,
+      crcs: s.crcs as Buffer,
+    }));
+    await this.fetchPieces(wanted, 'neighbour', onReading);
   }
 
   // ---- warming ----------------------------------------------------------------------------------------
@@ -516,10 +689,28 @@ function sliceSegment(s: Segment, from: number, to: number): Segment {
   };
 }
 
-/** Appends one data cluster, extending the last segment when both file and map clusters follow on. */
-function appendCluster(out: Segment[], fileCluster: number, mapCluster: number, crc: Uint8Array): void {
+function slicePiece(p: Piece, from: number, to: number): Piece {
+  return { ino: p.ino, ...sliceSegment(p, from, to) };
+}
+
+/**
+ * Appends one data cluster, extending the last piece when it is of the same file and both file and
+ * map clusters follow on.
+ */
+function appendCluster(
+  out: Piece[],
+  ino: number,
+  fileCluster: number,
+  mapCluster: number,
+  crc: Uint8Array,
+): void {
   const last = out[out.length - 1];
-  if (last && last.fileCluster + last.count === fileCluster && last.mapCluster! + last.count === mapCluster) {
+  if (
+    last &&
+    last.ino === ino &&
+    last.fileCluster + last.count === fileCluster &&
+    last.mapCluster! + last.count === mapCluster
+  ) {
     const crcs = new Uint8Array((last.count + 1) * 4);
     crcs.set(last.crcs!);
     crcs.set(crc, last.count * 4);
@@ -527,7 +718,7 @@ function appendCluster(out: Segment[], fileCluster: number, mapCluster: number, 
     last.count++;
     return;
   }
-  out.push({ fileCluster, count: 1, mapCluster, crcs: Uint8Array.from(crc) as Buffer });
+  out.push({ ino, fileCluster, count: 1, mapCluster, crcs: Uint8Array.from(crc) as Buffer });
 }
 
 /** The whole clusters [from, to) of `plan` (indices from its first cluster) as a plan of their own. */
@@ -555,16 +746,23 @@ export function clusterSpan(plan: ReadPlan, from: number, to: number): ReadPlan 
  * A plan the scheduler's executor reads as the concatenation of `segments` (data only, any file
  * positions): whole clusters, back to back from byte 0 of the slot.
  */
-function gatherPlan(ino: number, segments: Segment[]): ReadPlan {
-  const clusters = segments.reduce((n, s) => n + s.count, 0);
-  const fileCluster = segments[0]!.fileCluster;
+function gatherPlan(pieces: readonly Piece[]): ReadPlan {
+  const clusters = pieces.reduce((n, s) => n + s.count, 0);
+  const fileCluster = pieces[0]!.fileCluster;
   return {
-    ino,
+    // The executor names plan.ino (and the segment's file cluster) in a CRC error; with pieces of
+    // several files (neighbour prefetch) the first one's.
+    ino: pieces[0]!.ino,
     offset: fileCluster * CLUSTER_SIZE,
     length: clusters * CLUSTER_SIZE,
     fileCluster,
     clusterCount: clusters,
-    segments,
+    segments: pieces.map((p) => ({
+      fileCluster: p.fileCluster,
+      count: p.count,
+      mapCluster: p.mapCluster,
+      crcs: p.crcs,
+    })),
   };
 }
 
@@ -614,6 +812,12 @@ export function invalidateRuns(
   const reader = readers.get(scheduler);
   if (!reader || !runs || runs.length === 0) return Promise.resolve();
   return reader.invalidate(runs.map((r) => ({ first: r.start, count: r.length })));
+}
+
+/** The prefetch counters of the daemon that owns `scheduler` (null before its first cached read). */
+export function prefetchCounters(scheduler: ActorHandle<SchedulerOps>): PrefetchCounters | null {
+  const reader = readers.get(scheduler);
+  return reader ? { ...reader.prefetch } : null;
 }
 
 /** Starts loading the warm file's clusters in the background; resolves to the clusters inserted. */

@@ -51,7 +51,8 @@ export interface WarmRun {
   count: number;
 }
 
-export type InsertSource = 'read' | 'prefetch' | 'warm';
+/** Who fetched the clusters: a reader, sequential/strided prefetch, neighbour prefetch, warming. */
+export type InsertSource = 'read' | 'prefetch' | 'neighbour' | 'warm';
 
 export interface CacheLookupResult {
   /**
@@ -92,10 +93,14 @@ export interface CacheStats {
     storedBytes: number;
   };
   prefetch: {
-    /** Clusters inserted by prefetch. */
+    /** Clusters inserted by sequential/strided prefetch. */
     issued: number;
-    /** Prefetched clusters later served to a reader (each counted once). */
+    /** Of those, clusters later served to a reader (each counted once). */
     hits: number;
+    /** Clusters inserted by neighbour prefetch (files stored after a small file just read). */
+    neighbourIssued: number;
+    /** Of those, clusters later served to a reader (each counted once). */
+    neighbourHits: number;
   };
   invalidated: number;
   /** Inserts refused because their clusters were invalidated after the lookup (a race, handled). */

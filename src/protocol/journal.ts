@@ -7,6 +7,7 @@
  * clone drops the Buffer prototype); the actor wraps them back without copying.
  */
 import type { ReadPlan, TruncatePlan, WritePlan } from '../fs/data-path';
+import type { MapSegment } from '../fs/extent-map';
 import type { DirEntry, SetAttr, StatFs } from '../fs/filesystem';
 import type { Inode } from '../fs/types';
 
@@ -67,6 +68,12 @@ export interface JournalOps {
   statfs: { payload: Record<string, never>; result: StatFs };
   fallocate: { payload: { ino: number; offset: number; length: number; keepSize: boolean }; result: null };
   planRead: { payload: { ino: number; offset: number; length: number }; result: ReadPlan };
+  /**
+   * The file data stored in map clusters [first, first + count): live, written extents clipped to the
+   * range, in map cluster order, from at most `limit` extents (default 256). Neighbour prefetch uses
+   * it to read the small files stored next to one just read (docs/cache.md).
+   */
+  mapSegments: { payload: { first: number; count: number; limit?: number }; result: MapSegment[] };
   prepareWrite: { payload: { ino: number; offset: number; length: number }; result: WritePlan };
   /** Idempotent: committing a plan whose runs are already live is a no-op. */
   commitWrite: { payload: { plan: WritePlan; crcs: Bytes; mtimeNs: bigint }; result: Inode };

@@ -81,6 +81,8 @@ export async function startDaemon(options: {
   l2Bytes: number;
   prefetch?: boolean;
   window?: number;
+  /** cache.prefetch.neighbour_clusters (default 64). */
+  neighbour?: number;
   ioDelayMs?: number;
   dir?: string;
 }): Promise<Daemon> {
@@ -135,7 +137,11 @@ export async function startDaemon(options: {
       cache: {
         l1_bytes: options.l1Bytes,
         l2_bytes: options.l2Bytes,
-        prefetch: { enabled: options.prefetch ?? true, window_clusters: options.window ?? 256 },
+        prefetch: {
+          enabled: options.prefetch ?? true,
+          window_clusters: options.window ?? 256,
+          neighbour_clusters: options.neighbour ?? 64,
+        },
       },
     },
     dir,

@@ -231,3 +231,138 @@ describe('warming', () => {
     }
   });
 });
+
+describe('neighbour prefetch (real actors, no FUSE)', () => {
+  // 96 small files written one after the other (as by cp -r): consecutive map clusters, 1–3 each.
+  const names = Array.from({ length: 96 }, (_, i) => `s${String(i).padStart(3, '0')}`);
+  const small: Record<string, Buffer> = {};
+  names.forEach((n, i) => {
+    // Sizes not a multiple of a cluster too: the plan still knows the whole file is small.
+    small[n] = fileOf(1 + (i % 3), 50 + i).subarray(0, (1 + (i % 3)) * CLUSTER_SIZE - (i % 2) * 100);
+  });
+  const big = fileOf(40, 7); // 40 clusters: not a small file
+  let d: Daemon;
+
+  beforeAll(async () => {
+    d = await startDaemon({ files: { ...small, big }, l1Bytes: 8 * MiB, l2Bytes: 0 });
+  });
+  afterAll(async () => {
+    await d.stop();
+    fs.rmSync(d.dir, { recursive: true, force: true });
+  });
+
+  /** A reader of its own, with cache.prefetch.neighbour_clusters = n, on an empty cache. */
+  async function freshReader(n: number): Promise<CachedReader> {
+    await d.cache.request('clear', {});
+    const prefetch = { ...d.config.cache.prefetch, neighbour_clusters: n };
+    return new CachedReader({ ...d, config: { cache: { ...d.config.cache, prefetch } } });
+  }
+
+  /** Waits until neighbour prefetch inserted more than `before` clusters and stopped inserting. */
+  async function settle(before: number): Promise<void> {
+    let last = -1;
+    for (let i = 0; i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 30));
+      const now = (await stats(d)).prefetch.neighbourIssued;
+      if (now === last && now > before) return;
+      last = now;
+    }
+  }
+
+  const clustersOf = (b: Buffer): number => Math.ceil(b.length / CLUSTER_SIZE);
+
+  test('mapSegments lists the files stored in a map range, clipped, with the CRCs their plans name', async () => {
+    const first = d.files.get(names[0]!)!.ino;
+    const plan0 = await d.journal.request('planRead', { ino: first, offset: 0, length: 1 << 20 });
+    const start = plan0.segments[0]!.mapCluster!;
+    const segs = await d.journal.request('mapSegments', { first: start + 1, count: 10 });
+    // s000 has 1 cluster (start), s001 2, s002 3, s003 1, s004 2, s005 3: [start+1, start+11).
+    expect(segs.map((s) => [s.ino, s.fileCluster, s.mapCluster, s.count])).toEqual([
+      [d.files.get('s001')!.ino, 0, start + 1, 2],
+      [d.files.get('s002')!.ino, 0, start + 3, 3],
+      [d.files.get('s003')!.ino, 0, start + 6, 1],
+      [d.files.get('s004')!.ino, 0, start + 7, 2],
+      [d.files.get('s005')!.ino, 0, start + 9, 2], // clipped: s005's third cluster is outside
+    ]);
+    for (const s of segs) {
+      const plan = await d.journal.request('planRead', {
+        ino: s.ino,
+        offset: s.fileCluster * CLUSTER_SIZE,
+        length: s.count * CLUSTER_SIZE,
+      });
+      expect(Buffer.from(s.crcs)).toEqual(Buffer.from(plan.segments[0]!.crcs!.subarray(0, s.count * 4)));
+    }
+    // A range starting inside an extent includes its tail; a limit caps the extents.
+    const inside = await d.journal.request('mapSegments', { first: start + 4, count: 3, limit: 1 });
+    expect(inside.map((s) => [s.ino, s.fileCluster, s.mapCluster, s.count])).toEqual([
+      [d.files.get('s002')!.ino, 1, start + 4, 2],
+    ]);
+    expect(await d.journal.request('mapSegments', { first: 1 << 30, count: 64 })).toEqual([]);
+  });
+
+  test('a cold read of a small file prefetches the files stored after it; later reads hit', async () => {
+    const reader = await freshReader(64);
+    const s0 = await stats(d);
+    expect(await readAll(reader, d.files.get(names[0]!)!.ino, 0, 1 << 20)).toEqual(small[names[0]!]);
+    await settle(s0.prefetch.neighbourIssued);
+    const s1 = await stats(d);
+    expect(reader.prefetch.neighbourWindows).toBe(1);
+    expect(s1.prefetch.neighbourIssued - s0.prefetch.neighbourIssued).toBeGreaterThanOrEqual(60);
+    let clusters = 0;
+    for (const n of names.slice(1)) {
+      expect(await readAll(reader, d.files.get(n)!.ino, 0, 1 << 20)).toEqual(small[n]);
+      clusters += clustersOf(small[n]!);
+    }
+    const s2 = await stats(d);
+    const hits = s2.prefetch.neighbourHits - s1.prefetch.neighbourHits;
+    const misses = s2.misses - s1.misses;
+    // ~190 clusters after the first file; windows of 64–128 clusters; each new window costs the
+    // misses of the one file that triggered it (and of a file read while it was in flight).
+    expect(hits + misses).toBe(clusters);
+    expect(hits).toBeGreaterThan(clusters * 0.75);
+    expect(misses).toBeLessThan(clusters * 0.25);
+    expect(reader.prefetch.neighbourWindows).toBeGreaterThanOrEqual(2);
+  });
+
+  test('off with neighbour_clusters = 0: every small file is a miss', async () => {
+    const reader = await freshReader(0);
+    const s0 = await stats(d);
+    let clusters = 0;
+    for (const n of names) {
+      expect(await readAll(reader, d.files.get(n)!.ino, 0, 1 << 20)).toEqual(small[n]);
+      clusters += clustersOf(small[n]!);
+      if (n === names[0]) await new Promise((r) => setTimeout(r, 200));
+    }
+    const s1 = await stats(d);
+    expect(reader.prefetch.neighbourWindows).toBe(0);
+    expect(s1.prefetch.neighbourIssued).toBe(s0.prefetch.neighbourIssued);
+    expect(s1.prefetch.neighbourHits).toBe(s0.prefetch.neighbourHits);
+    expect(s1.misses - s0.misses).toBe(clusters);
+  });
+
+  test('a big file does not trigger it; a block issued recently is not issued again', async () => {
+    const reader = await freshReader(64);
+    await readAll(reader, d.files.get('big')!.ino, 0, 8 * CLUSTER_SIZE); // 40 clusters: not small
+    expect(reader.prefetch.neighbourWindows).toBe(0);
+    const ino = d.files.get(names[0]!)!.ino;
+    const before = (await stats(d)).prefetch.neighbourIssued;
+    await readAll(reader, ino, 0, 1 << 20);
+    await settle(before);
+    expect(reader.prefetch.neighbourWindows).toBe(1);
+    await d.cache.request('clear', {}); // cold again, but the window was issued a moment ago
+    await readAll(reader, ino, 0, 1 << 20);
+    expect(reader.prefetch.neighbourWindows).toBe(1);
+    expect(reader.prefetch.neighbourSkippedRecent).toBe(1);
+  });
+
+  test('a neighbour rewritten after the prefetch reads as its new bytes', async () => {
+    const reader = await freshReader(64);
+    const before = (await stats(d)).prefetch.neighbourIssued;
+    await readAll(reader, d.files.get(names[0]!)!.ino, 0, 1 << 20);
+    await settle(before);
+    const victim = d.files.get(names[5]!)!.ino;
+    const fresh = Buffer.alloc(small[names[5]!]!.length, 0x5a);
+    await overwrite(d, victim, 0, fresh);
+    expect(await readAll(reader, victim, 0, 1 << 20)).toEqual(fresh);
+  });
+});

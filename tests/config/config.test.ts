@@ -82,6 +82,19 @@ describe('config', () => {
     expect(c.map.grow).toBe(false);
   });
 
+  test('cache.prefetch.neighbour_clusters: default 64, 0 turns it off, bounds and integers checked', () => {
+    expect(loadConfig().cache.prefetch.neighbour_clusters).toBe(64);
+    expect(
+      loadConfig({ options: ['cache.prefetch.neighbour_clusters=0'] }).cache.prefetch.neighbour_clusters,
+    ).toBe(0);
+    const f = write('n.yaml', 'cache:\n  prefetch:\n    neighbour_clusters: 128\n');
+    expect(loadConfig({ file: f }).cache.prefetch.neighbour_clusters).toBe(128);
+    for (const bad of ['-1', '4097', '1.5', 'many']) {
+      const e = configError(() => loadConfig({ options: [`cache.prefetch.neighbour_clusters=${bad}`] }));
+      expect(e.message).toMatch(/cache\.prefetch\.neighbour_clusters/);
+    }
+  });
+
   test('sizes', () => {
     expect(parseSize('4096')).toBe(4096);
     expect(parseSize('1k')).toBe(1024);

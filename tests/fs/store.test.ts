@@ -100,4 +100,66 @@ describe('MetadataStore', () => {
       fx.cleanup();
     }
   });
+  it('lists live extents by map cluster through the extents_cluster index (neighbour prefetch)', () => {
+    const fx = makeFs();
+    try {
+      const crcs = (n: number, seed: number): Buffer => {
+        const b = Buffer.alloc(n * 4);
+        for (let i = 0; i < n; i++) b.writeUInt32LE(seed * 1000 + i, i * 4);
+        return b;
+      };
+      const ext = (ino: number, fileCluster: number, first: number, length: number, flags = 0) => ({
+        ino,
+        fileCluster,
+        firstCluster: first,
+        length,
+        birthGen: 1,
+        deathGen: null,
+        flags,
+        crcs: crcs(length, ino),
+      });
+      fx.store.transaction(() => {
+        fx.store.insertExtent(ext(10, 0, 0, 4)); // [0, 4)
+        fx.store.insertExtent(ext(11, 2, 4, 3)); // [4, 7)
+        fx.store.insertExtent({ ...ext(12, 0, 7, 2), deathGen: 1 }); // dead (a snapshot keeps it)
+        fx.store.insertExtent(ext(13, 0, 9, 2, 1)); // unwritten (fallocated)
+        fx.store.insertExtent(ext(14, 5, 11, 6)); // [11, 17)
+      });
+      const rows = (from: number, to: number, limit = 100) =>
+        fx.store.liveExtentsInMapRange(from, to, limit).map((e) => [e.ino, e.firstCluster]);
+      expect(rows(2, 12)).toEqual([
+        [10, 0],
+        [11, 4],
+        [13, 9],
+        [14, 11],
+      ]);
+      expect(rows(7, 9)).toEqual([]);
+      expect(rows(2, 12, 2)).toEqual([
+        [10, 0],
+        [11, 4],
+      ]);
+      // ExtentMap clips to the range and leaves unwritten extents out; CRCs follow the clip.
+      const segs = fx.fs.extents.mapSegments(2, 10, 100);
+      expect(segs.map((s) => [s.ino, s.fileCluster, s.mapCluster, s.count])).toEqual([
+        [10, 2, 2, 2],
+        [11, 2, 4, 3],
+        [14, 5, 11, 1],
+      ]);
+      expect(Buffer.from(segs[0]!.crcs)).toEqual(crcs(4, 10).subarray(8, 16));
+      const plan = (sql: string) =>
+        (fx.store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[])
+          .map((r) => r.detail)
+          .join('; ');
+      expect(
+        plan('SELECT id FROM extents WHERE first_cluster >= 1 AND first_cluster < 9 AND death_gen IS NULL'),
+      ).toMatch(/USING INDEX extents_cluster/);
+      expect(
+        plan(
+          'SELECT id FROM extents WHERE first_cluster < 9 AND death_gen IS NULL ORDER BY first_cluster DESC LIMIT 1',
+        ),
+      ).toMatch(/USING INDEX extents_cluster/);
+    } finally {
+      fx.cleanup();
+    }
+  });
 });

@@ -32,9 +32,16 @@ export interface EntryMeta {
   ino: number;
   fileCluster: number;
   hits: number;
-  /** Inserted by prefetch and not yet served. */
-  prefetched: boolean;
+  /** Inserted by prefetch and not yet served: which prefetch (PREFETCH_* below), or NOT_PREFETCHED. */
+  prefetched: PrefetchKind;
 }
+
+export const NOT_PREFETCHED = 0;
+/** Sequential or strided prefetch of one file. */
+export const PREFETCH_FILE = 1;
+/** Neighbour prefetch (the files stored after a small file just read). */
+export const PREFETCH_NEIGHBOUR = 2;
+export type PrefetchKind = typeof NOT_PREFETCHED | typeof PREFETCH_FILE | typeof PREFETCH_NEIGHBOUR;
 
 /**
  * A 4 KiB window and a small hash table are all a 4 KiB cluster can use; they shrink zlib's per-call
@@ -175,7 +182,7 @@ export class CompressedTier {
     this.ino[e] = meta.ino;
     this.fileCluster[e] = meta.fileCluster;
     this.hits[e] = meta.hits;
-    this.prefetched[e] = meta.prefetched ? 1 : 0;
+    this.prefetched[e] = meta.prefetched;
     this.length[e] = packed.length;
     this.index.set(cluster, e);
     this.lru.touch(e);
@@ -229,7 +236,7 @@ export class CompressedTier {
       ino: this.ino[e]!,
       fileCluster: this.fileCluster[e]!,
       hits: this.hits[e]!,
-      prefetched: this.prefetched[e] === 1,
+      prefetched: this.prefetched[e] as PrefetchKind,
     };
   }
 

@@ -30,7 +30,14 @@ import type {
   InsertSource,
   WarmRun,
 } from '../../protocol/cache';
-import { CompressedTier, type EntryMeta } from './compressed-tier';
+import {
+  CompressedTier,
+  NOT_PREFETCHED,
+  PREFETCH_FILE,
+  PREFETCH_NEIGHBOUR,
+  type EntryMeta,
+  type PrefetchKind,
+} from './compressed-tier';
 import { LruList } from './lru-list';
 
 export interface TieredCacheOptions {
@@ -46,6 +53,11 @@ const EVICTION_SAMPLES = 4096;
 
 function crcAt(crcs: Uint8Array, i: number): number {
   return (crcs[i * 4]! | (crcs[i * 4 + 1]! << 8) | (crcs[i * 4 + 2]! << 16) | (crcs[i * 4 + 3]! << 24)) >>> 0;
+}
+
+function kindOf(source: InsertSource): PrefetchKind {
+  if (source === 'prefetch') return PREFETCH_FILE;
+  return source === 'neighbour' ? PREFETCH_NEIGHBOUR : NOT_PREFETCHED;
 }
 
 const MISS = 0;
@@ -83,6 +95,8 @@ export class TieredCache {
     evictionsL1: 0,
     prefetchIssued: 0,
     prefetchHits: 0,
+    neighbourIssued: 0,
+    neighbourHits: 0,
     invalidated: 0,
     refusedInserts: 0,
     warmRecorded: 0,
@@ -177,13 +191,13 @@ export class TieredCache {
     for (const p of promote) {
       p.meta = this.l2.take(p.mc, out.subarray(p.at, p.at + CLUSTER_SIZE))!;
       this.c.hitsL2++;
-      if (p.meta.prefetched) this.c.prefetchHits++;
+      this.countPrefetchHit(p.meta.prefetched);
     }
     for (const p of promote) {
       this.store(p.mc, out.subarray(p.at, p.at + CLUSTER_SIZE), {
         ...p.meta,
         hits: p.meta.hits + 1,
-        prefetched: false,
+        prefetched: NOT_PREFETCHED,
       });
     }
     return { missFrom, missTo, token: this.token };
@@ -232,11 +246,12 @@ export class TieredCache {
           ino: run.ino,
           fileCluster: run.fileCluster + k,
           hits: 0,
-          prefetched: source === 'prefetch',
+          prefetched: kindOf(source),
         };
         if (this.store(mc, data.subarray(at, at + CLUSTER_SIZE), meta) >= 0) {
           stored++;
           if (source === 'prefetch') this.c.prefetchIssued++;
+          if (source === 'neighbour') this.c.neighbourIssued++;
           if (source === 'warm') this.c.warmInserted++;
         }
       }
@@ -376,7 +391,12 @@ export class TieredCache {
         skippedIncompressible: this.l2.skippedIncompressible,
         storedBytes: this.l2.storedBytes,
       },
-      prefetch: { issued: c.prefetchIssued, hits: c.prefetchHits },
+      prefetch: {
+        issued: c.prefetchIssued,
+        hits: c.prefetchHits,
+        neighbourIssued: c.neighbourIssued,
+        neighbourHits: c.neighbourHits,
+      },
       invalidated: c.invalidated,
       refusedInserts: c.refusedInserts,
       evictionUs: { median: q(0.5), p99: q(0.99), samples },
@@ -388,10 +408,14 @@ export class TieredCache {
 
   private noteHit(slot: number): void {
     this.hitCount[slot]!++;
-    if (this.prefetched[slot] === 1) {
-      this.prefetched[slot] = 0;
-      this.c.prefetchHits++;
-    }
+    this.countPrefetchHit(this.prefetched[slot] as PrefetchKind);
+    this.prefetched[slot] = NOT_PREFETCHED;
+  }
+
+  /** A prefetched cluster served for the first time. */
+  private countPrefetchHit(kind: PrefetchKind): void {
+    if (kind === PREFETCH_FILE) this.c.prefetchHits++;
+    else if (kind === PREFETCH_NEIGHBOUR) this.c.neighbourHits++;
   }
 
   /** Ranges invalidated after `token`, or null when that cannot be known (refuse everything). */
@@ -421,7 +445,7 @@ export class TieredCache {
     this.ino[slot] = meta.ino;
     this.fileCluster[slot] = meta.fileCluster;
     this.hitCount[slot] = meta.hits;
-    this.prefetched[slot] = meta.prefetched ? 1 : 0;
+    this.prefetched[slot] = meta.prefetched;
     this.lru.touch(slot);
     return slot;
   }
@@ -436,7 +460,7 @@ export class TieredCache {
       ino: this.ino[slot]!,
       fileCluster: this.fileCluster[slot]!,
       hits: this.hitCount[slot]!,
-      prefetched: this.prefetched[slot] === 1,
+      prefetched: this.prefetched[slot] as PrefetchKind,
     });
     this.index.delete(mc);
     this.lru.remove(slot);
