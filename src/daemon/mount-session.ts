@@ -40,6 +40,8 @@ export interface MountSessionArgs {
 const SLOT_BYTES = 1 << 20;
 const READ_SLOTS = 32;
 const IDLE_FLUSH_MS = 1000;
+/** How often the size trigger of checkpoints (journal.checkpoint_bytes) is looked at. */
+const SIZE_CHECK_MS = 500;
 /** No heartbeat for this long = hung (the runtime's default, 2 s, is shorter than a map growth). */
 const SCHEDULER_HANG_MS = 60_000;
 const JOURNAL_HANG_MS = 30_000;
@@ -56,6 +58,8 @@ export class MountSession {
   private lastCheckpointCommitted = 0;
   private readonly startedAt = Date.now();
   private checkpoints = 0;
+  /** Of those, started because journal.checkpoint_bytes were written. */
+  private sizeCheckpoints = 0;
 
   private constructor(
     private readonly args: MountSessionArgs,
@@ -227,6 +231,19 @@ export class MountSession {
         }
       }, every),
     );
+    // By size: a burst of writes is folded in once journal.checkpoint_bytes were committed since the
+    // last checkpoint, without waiting for the interval (bounds recovery work and the WAL's size).
+    this.timers.push(
+      setInterval(() => {
+        const written = this.frontEnd.writes.committedBytes - this.lastCheckpointCommitted;
+        if (written >= this.config.journal.checkpoint_bytes && this.checkpointing === null) {
+          this.sizeCheckpoints++;
+          this.checkpoint().catch((err: unknown) =>
+            this.args.log.error({ err, written }, 'size-triggered checkpoint failed'),
+          );
+        }
+      }, SIZE_CHECK_MS),
+    );
     for (const t of this.timers) t.unref();
   }
 
@@ -378,6 +395,7 @@ export class MountSession {
         backgroundErrors: this.health.backgroundErrors,
       },
       checkpoints: this.checkpoints,
+      sizeCheckpoints: this.sizeCheckpoints,
       recovery: this.openReport,
     };
   }
