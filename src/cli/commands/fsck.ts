@@ -9,7 +9,7 @@ import { type OpenedMap, openMap } from '../../fs/open-map';
 import { MapContainer } from '../../map';
 import { ERROR_TABLE, ImapError, isImapError } from '../../protocol/errors';
 import { printResult } from '../output';
-import { byteProgress } from '../progress';
+import { byteProgress, progressMode } from '../progress';
 
 interface FsckOptions {
   json?: boolean;
@@ -81,7 +81,7 @@ function runChecks(opened: OpenedMap, json: boolean): FsckProblem[] {
   const problems: FsckProblem[] = [...opened.map.verify().problems];
   problems.push(...checkMetadata(opened.store));
   const total = opened.store.usedClusters() * 4096;
-  const bar = byteProgress('fsck: data checksums', total, !json);
+  const bar = byteProgress('fsck: data checksums', total, progressMode(json));
   try {
     const io = {
       read: (first: number, count: number, out: Buffer, off: number) =>

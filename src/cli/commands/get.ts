@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { openMap } from '../../fs/open-map';
 import { printResult } from '../output';
-import { byteProgress } from '../progress';
+import { byteProgress, progressMode } from '../progress';
 import { formatBytes } from '../size';
 import { CopyOut } from '../tree-copy';
 
@@ -23,7 +23,7 @@ export function registerGet(program: Command): void {
         const bar = byteProgress(
           'get',
           root.size > 0 && (root.mode & 0o170000) === 0o100000 ? root.size : 0,
-          !json,
+          progressMode(json),
         );
         const copy = new CopyOut(opened.fs, opened.io, (bytes) => bar.update(bytes));
         let stats;

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { openMap } from '../../fs/open-map';
 import { printResult } from '../output';
-import { byteProgress } from '../progress';
+import { byteProgress, progressMode } from '../progress';
 import { formatBytes } from '../size';
 import { CopyIn, hostTreeBytes } from '../tree-copy';
 
@@ -21,7 +21,8 @@ export function registerPut(program: Command): void {
     .action((mapPath: string, src: string, dest: string, opts: { json?: boolean; grow: boolean }) => {
       const json = opts.json === true;
       const srcPath = Buffer.from(src);
-      const bar = byteProgress('put', process.stderr.isTTY && !json ? hostTreeBytes(srcPath) : 0, !json);
+      const mode = progressMode(json);
+      const bar = byteProgress('put', mode === 'off' ? 0 : hostTreeBytes(srcPath), mode);
       const opened = openMap(mapPath, { grow: opts.grow });
       const started = process.hrtime.bigint();
       try {
