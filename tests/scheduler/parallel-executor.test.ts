@@ -128,7 +128,8 @@ describe('scheduler parallel executor', () => {
   });
 
   test('writes to the same cluster apply in submission order (checked by content)', async () => {
-    rig = await startRig({ concurrency: 8 });
+    // A 2 ms device keeps requests in flight together (a request alone runs inline, to completion).
+    rig = await startRig({ concurrency: 8, ioDelayMs: 2 });
     // 4 clusters, 12 rounds each, all submitted at once; the last write of each cluster must win.
     const targets = [3, 4, 100, 2000];
     const pending: Array<Promise<Uint8Array>> = [];
@@ -155,7 +156,7 @@ describe('scheduler parallel executor', () => {
     // gate, one write's read-modify-write would put back a neighbour's old bytes.
     // Side 512: an image row is 2 KiB, so the 32 rows of a tile merge into one span across the
     // neighbours' bytes between them.
-    rig = await startRig({ concurrency: 8 }, 512);
+    rig = await startRig({ concurrency: 8, ioDelayMs: 1 }, 512);
     const clusters = Array.from({ length: 256 }, (_, i) => i);
     const contents = clusters.map((c) => randomCluster(5000 + c));
     for (let base = 0; base < clusters.length; base += SLOTS) {
