@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debs=(fuse3 libfuse3-dev pkg-config pngcheck fio fuse2fs e2fsprogs attr acl rsync util-linux procps python3 make g++)
+debs=(fuse3 libfuse3-dev pkg-config pngcheck fio fuse2fs e2fsprogs attr acl rsync util-linux procps python3 make gcc g++)
 missing=()
 for pkg in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -69,7 +69,7 @@ export class MountSession {
     private readonly journal: ActorHandle<JournalOps>,
     private readonly scheduler: ActorHandle<SchedulerOps>,
     private readonly frontEnd: FrontEnd,
-    readonly openReport: OpenReport,
+    readonly openReport: OpenReport & { ms: number },
     private readonly counters: OpCounters,
     private readonly health: { backgroundErrors: number },
   ) {
@@ -81,8 +81,12 @@ export class MountSession {
     const readOnly = config.fuse.read_only;
     // Recovery runs here, before any actor exists: repaired checksums, a sidecar that matches the
     // map, orphans removed, and a checkpoint if anything changed. Then the actors take over the files.
+    const openStarted = process.hrtime.bigint();
     const opened = openMap(args.map, { grow: config.map.grow });
-    const openReport = opened.report;
+    const openReport: OpenReport & { ms: number } = {
+      ...opened.report,
+      ms: Number(process.hrtime.bigint() - openStarted) / 1e6,
+    };
     opened.close();
     const lock = acquireMapLock(args.map);
     log.info({ recovery: openReport }, 'map opened');
