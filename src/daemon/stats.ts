@@ -3,6 +3,7 @@
  * Latencies go into log-spaced buckets (about 10% wide), so recording is O(1) and memory is fixed.
  */
 import * as fs from 'node:fs';
+import { constants as osConstants } from 'node:os';
 
 const BUCKETS_PER_DOUBLING = 8;
 const MIN_US = 1;
@@ -38,24 +39,40 @@ export class LatencyHistogram {
 
 export interface OpStats {
   count: number;
+  /** Failures: every errno answer except the expected ones below. */
   errors: number;
+  /** Expected negative answers: lookup ENOENT (a name that is not there), getxattr ENODATA. */
+  negative: number;
   p50Us: number;
   p99Us: number;
   meanUs: number;
 }
 
+/**
+ * Answers that are how an op says "no" rather than a failure: shells and `ls` look up names that do
+ * not exist and read xattrs (security.capability, ACLs) that are not set all the time.
+ */
+function isExpectedNegative(op: string, errno: number): boolean {
+  return (
+    (op === 'lookup' && errno === osConstants.errno.ENOENT) ||
+    (op === 'getxattr' && errno === osConstants.errno.ENODATA)
+  );
+}
+
 export class OpCounters {
-  private readonly ops = new Map<string, { hist: LatencyHistogram; errors: number }>();
+  private readonly ops = new Map<string, { hist: LatencyHistogram; errors: number; negative: number }>();
   private readonly errorsByCode = new Map<string, number>();
 
   record(op: string, startNs: bigint, errno: number, code?: string): void {
     let entry = this.ops.get(op);
     if (!entry) {
-      entry = { hist: new LatencyHistogram(), errors: 0 };
+      entry = { hist: new LatencyHistogram(), errors: 0, negative: 0 };
       this.ops.set(op, entry);
     }
     entry.hist.record(Number(process.hrtime.bigint() - startNs) / 1000);
-    if (errno !== 0) {
+    if (errno !== 0 && isExpectedNegative(op, errno)) {
+      entry.negative++;
+    } else if (errno !== 0) {
       entry.errors++;
       if (code) this.errorsByCode.set(code, (this.errorsByCode.get(code) ?? 0) + 1);
     }
@@ -63,10 +80,11 @@ export class OpCounters {
 
   snapshot(): { ops: Record<string, OpStats>; errorsByCode: Record<string, number> } {
     const ops: Record<string, OpStats> = {};
-    for (const [op, { hist, errors }] of this.ops) {
+    for (const [op, { hist, errors, negative }] of this.ops) {
       ops[op] = {
         count: hist.count,
         errors,
+        negative,
         p50Us: Math.round(hist.quantile(0.5)),
         p99Us: Math.round(hist.quantile(0.99)),
         meanUs: hist.count ? Math.round(hist.sumUs / hist.count) : 0,
@@ -128,10 +146,10 @@ export function formatStats(s: DaemonStats): string {
       `  ${name.padEnd(10)} ${a.state.padEnd(10)} restarts ${a.restarts}  in flight ${a.inFlight}${a.queued !== undefined ? `  queued ${a.queued}` : ''}`,
     );
   }
-  lines.push('ops:            count   errors   p50 µs   p99 µs');
+  lines.push('ops:            count   errors  no-such   p50 µs   p99 µs');
   for (const [op, o] of Object.entries(s.ops).sort()) {
     lines.push(
-      `  ${op.padEnd(12)} ${String(o.count).padStart(7)} ${String(o.errors).padStart(8)} ${String(o.p50Us).padStart(8)} ${String(o.p99Us).padStart(8)}`,
+      `  ${op.padEnd(12)} ${String(o.count).padStart(7)} ${String(o.errors).padStart(8)} ${String(o.negative).padStart(8)} ${String(o.p50Us).padStart(8)} ${String(o.p99Us).padStart(8)}`,
     );
   }
   if (Object.keys(s.errorsByCode).length) {
