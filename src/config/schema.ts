@@ -81,19 +81,19 @@ export const ConfigSchema = z
     scheduler: z
       .object({
         /** Map I/O requests the scheduler executes at once (each holds ≈3 MiB of plan buffers). */
-        max_inflight: z.number().int().min(1).max(256).default(8),
+        max_inflight: z.number().int().min(1).max(256).default(4),
         /** Per priority class; a class at its limit lets lower classes run. */
         per_class_inflight: z
           .object({
-            metadata: z.number().int().min(1).max(256).default(8),
-            interactive: z.number().int().min(1).max(256).default(8),
-            fsync: z.number().int().min(1).max(256).default(8),
+            metadata: z.number().int().min(1).max(256).default(4),
+            interactive: z.number().int().min(1).max(256).default(4),
+            fsync: z.number().int().min(1).max(256).default(4),
             background: z.number().int().min(1).max(256).default(2),
           })
           .strict()
           .prefault({}),
         /** Per caller (FUSE pid), all classes together. */
-        per_caller_inflight: z.number().int().min(1).max(256).default(4),
+        per_caller_inflight: z.number().int().min(1).max(256).default(3),
         queue_capacity: z.number().int().min(16).max(1_000_000).default(4096),
         /** Added to every map I/O: simulates a slow device for tests and benchmarks. */
         io_delay_ms: z.number().nonnegative().max(10_000).default(0),

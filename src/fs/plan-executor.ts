@@ -50,7 +50,9 @@ function crcAt(crcs: Uint8Array, i: number): number {
 }
 
 export class PlanExecutor {
-  private readonly scratch = Buffer.alloc(SCRATCH_BYTES);
+  // Not zero-filled: every byte is written before it is read (holes and merge edges are filled
+  // explicitly), and untouched pages cost no RSS while requests stay small.
+  private readonly scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
   private readonly crcs = Buffer.alloc((SCRATCH_BYTES / CLUSTER_SIZE) * 4);
 
   constructor(private readonly io?: ClusterIO) {}
