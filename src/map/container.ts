@@ -273,16 +273,8 @@ export class MapContainer {
 
   /** Writes `count` clusters (default: as many whole clusters as data holds after dataOffset) in place. */
   writeClusters(first: number, data: Buffer, dataOffset = 0, count?: number): void {
-    this.assertWritable();
-    if (!Buffer.isBuffer(data)) throw new ImapError('IMAP_E_INVALID', 'data must be a Buffer');
-    if (!Number.isInteger(dataOffset) || dataOffset < 0 || dataOffset > data.length) {
-      throw new ImapError('IMAP_E_INVALID', `data offset ${String(dataOffset)}`);
-    }
-    const n = count ?? Math.floor((data.length - dataOffset) / CLUSTER_SIZE);
-    this.checkRun(first, n);
-    checkBuffer(data, dataOffset, n, 'data');
+    const n = this.beginWrite(first, data, dataOffset, count);
     if (n === 0) return;
-    this.markDirty();
     const plan = this.plan;
     for (let done = 0; done < n; done += PLAN_CLUSTERS) {
       const k = Math.min(PLAN_CLUSTERS, n - done);
@@ -337,16 +329,8 @@ export class MapContainer {
    * container's own gate, whatever clusters they are for; writes elsewhere run at once.
    */
   async writeClustersAsync(first: number, data: Buffer, dataOffset = 0, count?: number): Promise<void> {
-    this.assertWritable();
-    if (!Buffer.isBuffer(data)) throw new ImapError('IMAP_E_INVALID', 'data must be a Buffer');
-    if (!Number.isInteger(dataOffset) || dataOffset < 0 || dataOffset > data.length) {
-      throw new ImapError('IMAP_E_INVALID', `data offset ${String(dataOffset)}`);
-    }
-    const n = count ?? Math.floor((data.length - dataOffset) / CLUSTER_SIZE);
-    this.checkRun(first, n);
-    checkBuffer(data, dataOffset, n, 'data');
+    const n = this.beginWrite(first, data, dataOffset, count);
     if (n === 0) return;
-    this.markDirty();
     const plan = this.takePlan();
     try {
       for (let done = 0; done < n; done += PLAN_CLUSTERS) {
@@ -365,6 +349,23 @@ export class MapContainer {
     } finally {
       this.givePlan(plan);
     }
+  }
+
+  /**
+   * The checks both write paths share: writable, a Buffer, a valid offset and run. Returns the
+   * cluster count; unless it is 0, the superblock is marked dirty before any pixel is written.
+   */
+  private beginWrite(first: number, data: Buffer, dataOffset: number, count: number | undefined): number {
+    this.assertWritable();
+    if (!Buffer.isBuffer(data)) throw new ImapError('IMAP_E_INVALID', 'data must be a Buffer');
+    if (!Number.isInteger(dataOffset) || dataOffset < 0 || dataOffset > data.length) {
+      throw new ImapError('IMAP_E_INVALID', `data offset ${String(dataOffset)}`);
+    }
+    const n = count ?? Math.floor((data.length - dataOffset) / CLUSTER_SIZE);
+    this.checkRun(first, n);
+    checkBuffer(data, dataOffset, n, 'data');
+    if (n > 0) this.markDirty();
+    return n;
   }
 
   /** Asynchronous calls in flight; checkpoint, growth, sync and close expect none. */
