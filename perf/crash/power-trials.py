@@ -87,6 +87,8 @@ def trial(k, shim):
             time.sleep(0.05)
         rb = json.loads(sh(['python3', os.path.join(HERE, 'rollback.py'), undo, mp]).stdout)
         pid2 = json.loads(sh(['node', *IMAPFS, 'mount', mp, mnt, '--json']).stdout)['pid']
+        stats = json.loads(sh(['node', *IMAPFS, 'stats', mnt, '--json']).stdout)
+        repair = (stats.get('recovery') or {}).get('recovered') or {}
         lost, survived_unacked = [], 0
         for name, digest in acked.items():
             try:
@@ -104,6 +106,8 @@ def trial(k, shim):
         return {'trial': k, 'acked': len(acked), 'written': len(written), 'lost': lost,
                 'unackedSurvived': survived_unacked, 'unackedLost': len(written) - len(acked) - survived_unacked,
                 'undone': rb['undone'], 'records': rb['records'], 'pngcheck': png,
+                'repairScope': repair.get('scope'), 'blocksRead': repair.get('blocksScanned'),
+                'blocks': repair.get('blockCount'),
                 'fsckClean': bool(fsck.get('clean')), 'fsckProblems': fsck.get('problems', [])[:3]}
     finally:
         sh(['fusermount3', '-uz', mnt], check=False)
@@ -126,6 +130,9 @@ def main():
         'pngcheckFailures': sum(not r['pngcheck'] for r in results),
         'fsckFailures': sum(not r['fsckClean'] for r in results),
         'trialsWithUndoneWrites': sum(r['undone'] > 0 for r in results),
+        # A map found dirty is repaired from the intent log (only the regions written) or by a full scan.
+        'repairScopes': {s: sum((r['repairScope'] or 'none') == s for r in results) for s in ('intents', 'full', 'none')},
+        'blocksReadMedian': sorted(r['blocksRead'] or 0 for r in results)[len(results) // 2],
         'undoneWritesMedian': sorted(r['undone'] for r in results)[len(results) // 2],
         'unackedFilesLost': sum(r['unackedLost'] for r in results),
         'unackedFilesSurvived': sum(r['unackedSurvived'] for r in results),

@@ -10,7 +10,11 @@
  *   clean ──first pixel write──▶ dirty (imSB state=dirty, fdatasync'd before the write)
  *     ▲                            │
  *     └──── checkpoint() ◀─────────┘   (fix CRCs of dirty blocks, update Adler-32, imMD, state=clean)
- *     └──── repairChecksums() ◀──── dirty found at open (a crash): full scan
+ *     └──── repairChecksums() ◀──── dirty found at open (a crash): rescan the blocks of the regions
+ *                                   the intent log marked, or everything if the log is unusable
+ *
+ * The intent log (intents.ts) is written alongside: a region's mark is durable before its first
+ * pixel write of an epoch, and the per-block sums table is rewritten at each checkpoint.
  *
  * Ownership: every field is owned by the thread that opened the container; nothing is shared.
  */
@@ -18,14 +22,12 @@ import {
   closeSync,
   fdatasyncSync,
   fstatSync,
-  fsyncSync,
   ftruncateSync,
   openSync,
   renameSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { ImapError, fromSystemError, isImapError } from '../protocol/errors';
 import { StreamAdler, blockCoefficient, blockSums } from './adler32';
@@ -60,6 +62,8 @@ import {
   writeStoredHeader,
   zeroBlockCrc,
 } from './png-chunks';
+import { syncDir, syncFile } from './file-sync';
+import { IntentLog } from './intents';
 import { RangeGate } from './range-gate';
 import { PLAN_CLUSTERS, RunPlan } from './run-plan';
 import { runSpans } from './span-io';
@@ -103,6 +107,12 @@ export class MapContainer {
   private readonly sums = new Uint32Array(2);
   private readonly sbChunk = Buffer.alloc(CHUNK_OVERHEAD + SUPERBLOCK_LENGTH);
   private blockBuffer: Buffer | null = null;
+  /** Null when read-only, or when no usable log existed at open (then recovery scans everything). */
+  private intents: IntentLog | null = null;
+  /** The log was loaded at open, so its marks and table describe this (dirty) map: recovery may use it. */
+  private intentsAtOpen = false;
+  /** Why the intent log is not in use, for the open report. */
+  private intentsReason: string | null = null;
 
   private constructor(
     path: string,
@@ -186,6 +196,14 @@ export class MapContainer {
     const adler = StreamAdler.ofZeros(layout.rawLength);
     const container = new MapContainer(path, fd, false, sb, layout, adler, -1);
     container.blockFlags.fill(KNOWN);
+    try {
+      // Sums of all-zero blocks are (0, 0): the fresh table is all zeros.
+      container.intents = IntentLog.create(path, sb, layout, container.blockSumTable);
+    } catch (err) {
+      container.close();
+      tryUnlink(path);
+      throw err;
+    }
     return container;
   }
 
@@ -204,11 +222,31 @@ export class MapContainer {
       const size = fstatSync(fd).size;
       const s = readStructure(fd, size);
       const adler = s.superblock.state === 'clean' ? StreamAdler.fromValue(s.storedAdler) : null;
-      return new MapContainer(path, fd, readOnly, s.superblock, s.layout, adler, s.metadataLength);
+      const container = new MapContainer(path, fd, readOnly, s.superblock, s.layout, adler, s.metadataLength);
+      if (!readOnly) container.loadIntents();
+      return container;
     } catch (err) {
       closeSync(fd);
       throw toImapError(err, `opening ${path}`);
     }
+  }
+
+  /** Takes the intent log's table as every block's sums, or records why there is no usable log. */
+  private loadIntents(): void {
+    const opened = IntentLog.open(this.path, this.sb, this.layout);
+    if (opened.log === null) {
+      this.intentsReason = opened.reason;
+      return;
+    }
+    this.intents = opened.log;
+    this.intentsAtOpen = true;
+    this.blockSumTable = opened.table;
+    this.blockFlags.fill(KNOWN);
+  }
+
+  /** How the next (or last) recovery finds its work: from the intent log, or by a full scan and why. */
+  get intentStatus(): { inUse: boolean; reason: string | null } {
+    return { inUse: this.intents !== null, reason: this.intentsReason };
   }
 
   /** verify() for a path, folding open() failures (missing, truncated, not a map…) into the report. */
@@ -364,7 +402,10 @@ export class MapContainer {
     const n = count ?? Math.floor((data.length - dataOffset) / CLUSTER_SIZE);
     this.checkRun(first, n);
     checkBuffer(data, dataOffset, n, 'data');
-    if (n > 0) this.markDirty();
+    if (n > 0) {
+      this.intents?.markClusters(first, n);
+      this.markDirty();
+    }
     return n;
   }
 
@@ -407,28 +448,57 @@ export class MapContainer {
     this.assertWritable();
     this.assertQuiet('checkpoint');
     const encoded = metadata === undefined ? null : encodeMetadata(metadata);
+    const generation = this.sb.generation + 1n;
+    let changed: [number, number];
     if (this.adler === null) {
-      // Opened dirty: the stored Adler-32 is stale, so only a full scan can produce it.
-      this.fullRepair();
+      // Opened dirty: the stored Adler-32 is stale, so only a repair can produce it.
+      this.repair();
+      changed = [0, this.layout.blockCount];
     } else {
-      this.fixDirtyBlocks(this.adler);
+      changed = this.fixDirtyBlocks(this.adler);
     }
     if (encoded !== null) this.writeMetadataTail(encoded);
     this.sync();
+    this.commitIntents(generation, changed);
     this.sb.state = 'clean';
-    this.sb.generation += 1n;
+    this.sb.generation = generation;
     this.writeSuperblock();
     this.recoveryNeeded = false;
   }
 
-  /** Full scan after a crash: rewrites every CRC and framing byte that disagrees, and the Adler-32. */
-  repairChecksums(onProgress?: ProgressFn): RepairReport {
+  /**
+   * Rewrites every CRC and framing byte that disagrees, and the Adler-32. After a crash (the map was
+   * opened dirty) with a usable intent log, only the blocks of marked regions are read; otherwise,
+   * or with `full` (fsck --repair: damage may be anywhere), the whole map.
+   */
+  repairChecksums(onProgress?: ProgressFn, full = false): RepairReport {
     this.assertWritable();
-    const report = this.fullRepair(onProgress);
+    const report = this.repair(onProgress, full);
+    this.commitIntents(this.sb.generation, [0, this.layout.blockCount]);
     this.sb.state = 'clean';
     this.writeSuperblock();
     this.recoveryNeeded = false;
     return report;
+  }
+
+  /**
+   * Before the superblock records `generation`: the log gets the new sums of blocks [lo, hi), or,
+   * if there was none (every block's sums are known after a full repair), a fresh one.
+   */
+  private commitIntents(generation: bigint, [lo, hi]: [number, number]): void {
+    if (this.readOnly) return;
+    if (this.intents !== null) {
+      this.intents.commit(this.blockSumTable, generation, lo, hi);
+    } else if (this.allSumsKnown()) {
+      this.intents = IntentLog.create(this.path, { ...this.sb, generation }, this.layout, this.blockSumTable);
+      this.intentsReason = null;
+    }
+    this.intentsAtOpen = false;
+  }
+
+  private allSumsKnown(): boolean {
+    for (const f of this.blockFlags) if ((f & KNOWN) === 0) return false;
+    return true;
   }
 
   verify(onProgress?: ProgressFn): ContainerReport {
@@ -518,6 +588,12 @@ export class MapContainer {
     this.dirtyBlocks = [];
     this.plan.setLayout(newLayout);
     for (const plan of this.asyncPlans) plan.setLayout(newLayout);
+    // The old log describes the old geometry (open rejects it); a crash before this line just means
+    // the next recovery scans everything.
+    this.intents?.close();
+    this.intents = IntentLog.create(this.path, sb, newLayout, table);
+    this.intentsAtOpen = false;
+    this.intentsReason = null;
   }
 
   // ---- lifetime ------------------------------------------------------------------------------
@@ -532,6 +608,7 @@ export class MapContainer {
     if (this.closed) return;
     this.assertQuiet('close');
     this.closed = true;
+    this.intents?.close();
     try {
       closeSync(this.fd);
     } catch (err) {
@@ -623,10 +700,14 @@ export class MapContainer {
     return this.blockBuffer;
   }
 
-  /** CRC and sums of every dirty block, in file order, contiguous runs read in one syscall. */
-  private fixDirtyBlocks(adler: StreamAdler): void {
+  /**
+   * CRC and sums of every dirty block, in file order, contiguous runs read in one syscall. Returns
+   * the block range [lo, hi) whose sums may have changed.
+   */
+  private fixDirtyBlocks(adler: StreamAdler): [number, number] {
     const L = this.layout;
     const dirty = Uint32Array.from(this.dirtyBlocks).sort();
+    const changed: [number, number] = dirty.length === 0 ? [0, 0] : [dirty[0], dirty[dirty.length - 1] + 1];
     const win = this.plan.scratch;
     const perWindow = Math.max(1, Math.floor(win.length / L.blockStride));
     const crcBuf = Buffer.allocUnsafe(4);
@@ -661,6 +742,7 @@ export class MapContainer {
     }
     this.dirtyBlocks = [];
     this.writeAdler(adler);
+    return changed;
   }
 
   private writeAdler(adler: StreamAdler): void {
@@ -671,13 +753,19 @@ export class MapContainer {
     this.put(chunk, 0, chunk.length, this.layout.adlerChunkOffset);
   }
 
-  private fullRepair(onProgress?: ProgressFn): RepairReport {
+  /** The repair scan: only the intent log's blocks when the log describes this crash, else all. */
+  private repair(onProgress?: ProgressFn, full = false): RepairReport {
+    const only =
+      !full && this.intents !== null && this.intentsAtOpen && this.recoveryNeeded
+        ? { blocks: this.intents.blocksToRescan(), sums: this.blockSumTable }
+        : undefined;
     const result = scanContainer(this.fd, this.layout, {
       repair: true,
       superblock: this.sb,
       scratch: this.plan.scratch,
       onProgress,
       onBlockSums: (blk, s, w) => this.setSums(blk, s, w),
+      only,
     });
     this.blockFlags.fill(KNOWN);
     this.dirtyBlocks = [];
@@ -689,6 +777,9 @@ export class MapContainer {
       chunksFixed: result.chunksFixed,
       adlerFixed: result.adlerFixed,
       metadataDropped: result.metadataDropped,
+      scope: only ? 'intents' : 'full',
+      blocksScanned: only ? only.blocks.length : this.layout.blockCount,
+      blockCount: this.layout.blockCount,
     };
   }
 
@@ -833,31 +924,6 @@ function writeAll(fd: number, buf: Buffer, off: number, len: number, pos: number
     while (done < len) done += writeSync(fd, buf, off + done, len - done, pos + done);
   } catch (err) {
     throw fromSystemError(err, `writing at ${pos}`);
-  }
-}
-
-function syncFile(fd: number, path: string): void {
-  try {
-    fsyncSync(fd);
-  } catch (err) {
-    throw fromSystemError(err, `fsync ${path}`);
-  }
-}
-
-/** fsync the directory so a create or rename survives a crash. */
-function syncDir(path: string): void {
-  let dfd: number;
-  try {
-    dfd = openSync(dirname(path), 'r');
-  } catch (err) {
-    throw fromSystemError(err, `opening the directory of ${path}`);
-  }
-  try {
-    fsyncSync(dfd);
-  } catch (err) {
-    throw fromSystemError(err, `fsync the directory of ${path}`);
-  } finally {
-    closeSync(dfd);
   }
 }
 

@@ -52,6 +52,11 @@ export interface RepairReport {
   adlerFixed: boolean;
   /** The metadata chunk was torn or undecodable and was removed (the sidecar holds the truth). */
   metadataDropped: boolean;
+  /** 'intents': only the blocks of the regions the intent log marked were read; 'full': all. */
+  scope: 'intents' | 'full';
+  /** Data blocks read, of blockCount. */
+  blocksScanned: number;
+  blockCount: number;
 }
 
 /** Called with (bytes scanned, bytes to scan). */
@@ -66,9 +71,14 @@ export interface ScanOptions {
   /** Receives every data block's Adler partial sums, so the caller can cache them. */
   onBlockSums?: (block: number, s: number, w: number) => void;
   onProgress?: ProgressFn;
+  /**
+   * Read only these data blocks (sorted, unique); every other block is taken to be as `sums` says
+   * (the intent log's table, updated here in place for the blocks read). Head and tail are checked.
+   */
+  only?: { blocks: Uint32Array; sums: Uint16Array };
 }
 
-export interface ScanResult extends RepairReport {
+export interface ScanResult extends Omit<RepairReport, 'scope' | 'blocksScanned' | 'blockCount'> {
   problems: ContainerProblem[];
   /** Adler-32 of the pixel stream as it is on disk now (null if the file is truncated). */
   adler: StreamAdler | null;
@@ -101,7 +111,12 @@ export function scanContainer(fd: number, layout: MapLayout, opts: ScanOptions):
     metadataLength: -1,
   };
   const size = fstatSync(fd).size;
-  const total = Math.max(size, layout.minimumFileSize);
+  const only = opts.only;
+  const total = only
+    ? DATA_OFFSET +
+      only.blocks.length * layout.blockStride +
+      (layout.minimumFileSize - layout.adlerChunkOffset)
+    : Math.max(size, layout.minimumFileSize);
 
   // Head: everything but imSB is derived from the superblock.
   const expected = buildHead(opts.superblock);
@@ -159,8 +174,8 @@ export function scanContainer(fd: number, layout: MapLayout, opts: ScanOptions):
   let a = 1;
   let b = layout.rawLength % ADLER_MOD;
   let truncated = false;
-  for (let b0 = 0; b0 < layout.blockCount && !truncated; b0 += perWindow) {
-    const b1 = Math.min(layout.blockCount, b0 + perWindow);
+  let scanned = DATA_OFFSET;
+  for (const [b0, b1] of only ? blockRuns(only.blocks, perWindow) : allRuns(layout.blockCount, perWindow)) {
     const start = layout.blockChunkOffset(b0);
     const end = layout.blockChunkOffset(b1 - 1) + CHUNK_OVERHEAD + STORED_HEADER + layout.blockLength(b1 - 1);
     if (end > size) {
@@ -198,6 +213,11 @@ export function scanContainer(fd: number, layout: MapLayout, opts: ScanOptions):
       }
       blockSums(win, c + CHUNK_HEADER + STORED_HEADER, len, sums);
       opts.onBlockSums?.(blk, sums[0], sums[1]);
+      if (only) {
+        only.sums[2 * blk] = sums[0];
+        only.sums[2 * blk + 1] = sums[1];
+        continue;
+      }
       a += sums[0];
       b += blockCoefficient(layout.rawLength, layout.blockRawOffset(blk)) * sums[0] - sums[1];
       if (a >= 1 << 30 || b >= 2 ** 50 || b <= -(2 ** 50)) {
@@ -205,7 +225,8 @@ export function scanContainer(fd: number, layout: MapLayout, opts: ScanOptions):
         b = mod(b);
       }
     }
-    opts.onProgress?.(end, total);
+    scanned += end - start;
+    opts.onProgress?.(only ? scanned : end, total);
   }
   if (truncated) {
     if (opts.repair)
@@ -213,7 +234,7 @@ export function scanContainer(fd: number, layout: MapLayout, opts: ScanOptions):
     report('IMAP_E_TRUNCATED', `file of ${size} bytes ends inside the pixel data`);
     return finish();
   }
-  const adler = new StreamAdler(mod(a), mod(b));
+  const adler = only ? adlerOfTable(layout, only.sums) : new StreamAdler(mod(a), mod(b));
   result.adler = adler;
 
   // Adler-32 chunk.
@@ -257,6 +278,38 @@ export function scanContainer(fd: number, layout: MapLayout, opts: ScanOptions):
       problems.push({ code: problems[problems.length - 1].code, where: `… and ${omitted} more problems` });
     return result;
   }
+}
+
+/** [b0, b1) windows over every block. */
+function allRuns(blockCount: number, perWindow: number): [number, number][] {
+  const runs: [number, number][] = [];
+  for (let b0 = 0; b0 < blockCount; b0 += perWindow) runs.push([b0, Math.min(blockCount, b0 + perWindow)]);
+  return runs;
+}
+
+/** [b0, b1) windows over runs of consecutive blocks in a sorted list. */
+function blockRuns(blocks: Uint32Array, perWindow: number): [number, number][] {
+  const runs: [number, number][] = [];
+  let i = 0;
+  while (i < blocks.length) {
+    let j = i + 1;
+    while (j < blocks.length && blocks[j] === blocks[j - 1] + 1 && j - i < perWindow) j++;
+    runs.push([blocks[i], blocks[j - 1] + 1]);
+    i = j;
+  }
+  return runs;
+}
+
+/** Adler-32 of the stream from every block's (S, W): A = 1 + ΣS, B = R + Σ((R − o)·S − W). */
+export function adlerOfTable(layout: MapLayout, table: Uint16Array): StreamAdler {
+  const adler = StreamAdler.ofZeros(layout.rawLength);
+  for (let blk = 0; blk < layout.blockCount; blk++) {
+    const s = table[2 * blk];
+    const w = table[2 * blk + 1];
+    if (s !== 0 || w !== 0)
+      adler.replace(blockCoefficient(layout.rawLength, layout.blockRawOffset(blk)), 0, 0, s, w);
+  }
+  return adler;
 }
 
 function checkSuperblock(

@@ -56,7 +56,8 @@ export function registerFsck(program: Command): void {
         let problems = runChecks(opened, json);
         if (opts.repair && problems.length > 0) {
           if (problems.some((p) => isContainerCode(p.code))) {
-            const r = opened.map.repairChecksums();
+            // Damage found by a check may be anywhere: a full scan, not the intent log.
+            const r = opened.map.repairChecksums(undefined, true);
             repairs.push(
               `container checksums rebuilt (${r.chunksFixed} chunks${r.adlerFixed ? ', Adler-32' : ''})`,
             );

@@ -42,7 +42,13 @@ export function registerInfo(program: Command): void {
           sidecarReason: opened.report.sidecarReason,
           schemaVersion: store.info.schemaVersion,
           orphansRemoved: opened.report.orphansRemoved,
+          /** What this open's crash recovery did (null when the map was clean). */
+          recovery: opened.report.recovered,
+          intentLog: opened.map.intentStatus.inUse
+            ? 'in use'
+            : `not in use (${opened.map.intentStatus.reason})`,
         };
+        const rec = info.recovery;
         printResult(opts.json === true, info, () => [
           `map          ${mapPath}`,
           `format       v${info.formatVersion}, schema v${info.schemaVersion}`,
@@ -54,6 +60,12 @@ export function registerInfo(program: Command): void {
           `files        ${info.files}`,
           `generation   ${sb.generation}`,
           `state        ${info.state}${info.state === 'recovered' ? ' (checksums repaired after a crash)' : ''}`,
+          ...(rec
+            ? [
+                `recovery     ${rec.scope === 'intents' ? 'from the intent log' : 'full scan'}: ${rec.blocksScanned} of ${rec.blockCount} blocks read, ${rec.chunksFixed} chunks fixed${rec.adlerFixed ? ', Adler-32 fixed' : ''}${rec.metadataDropped ? ', torn metadata copy dropped' : ''}`,
+              ]
+            : []),
+          `intent log   ${info.intentLog}`,
           `sidecar      ${info.sidecar}${info.sidecarReason ? ` (${info.sidecarReason})` : ''}`,
         ]);
       } finally {
