@@ -1,6 +1,7 @@
 /**
- * Progress of long CLI operations (put, get, fsck), on stderr so that stdout keeps only the result:
- *   - on a TTY: a bar with percentage, MiB done, rate and ETA;
+ * Progress of long CLI operations (put, get, import, export, fsck), on stderr so that stdout keeps only the result:
+ *   - on a TTY: a bar with percentage, MiB done, rate and ETA (MiB done and rate when the total is
+ *     not known, as for an archive read from a pipe);
  *   - with --json: one JSON line per update, at most every PROGRESS_JSON_MS plus the first and the
  *     last (`{"progress":"put","doneBytes":…,"totalBytes":…,"bytesPerSecond":…,"etaSeconds":…}`);
  *   - otherwise (a pipe, no --json): nothing.
@@ -48,18 +49,21 @@ export function progressReport(label: string, done: number, total: number, secon
 
 const silent: Progress = { update: () => undefined, stop: () => undefined };
 
-/** `total` ≤ 0 means unknown: JSON lines still go out, a TTY shows no bar. */
+/** `total` ≤ 0 means unknown: JSON lines still go out, a TTY shows MiB done and the rate only. */
 export function byteProgress(label: string, total: number, mode: ProgressMode): Progress {
   if (mode === 'json') return jsonProgress(label, total);
-  if (mode === 'off' || total <= 0) return silent;
+  if (mode === 'off') return silent;
+  const known = total > 0;
   const bar = new SingleBar({
-    format: `${label} [{bar}] {percentage}% | {value}/{total} MiB | {rate} MiB/s | ETA {eta_formatted}`,
+    format: known
+      ? `${label} [{bar}] {percentage}% | {value}/{total} MiB | {rate} MiB/s | ETA {eta_formatted}`
+      : `${label} {value} MiB | {rate} MiB/s`,
     stream: process.stderr,
     hideCursor: true,
     etaBuffer: 50,
   });
   const started = process.hrtime.bigint();
-  bar.start(Math.round(total / MiB), 0, { rate: '0.0' });
+  bar.start(known ? Math.round(total / MiB) : 0, 0, { rate: '0.0' });
   return {
     update: (done) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -231,6 +231,12 @@ export const ERROR_TABLE = {
     hint: 'the daemon is shutting down; mount the map again',
     exit: 1,
   },
+  IMAP_E_RECOVERY_FAILED: {
+    errno: E.EIO,
+    message: 'recovery of the map did not complete; nothing was mounted',
+    hint: 'run `imapfs fsck --repair MAP`, then mount again; the daemon log (MAP.png.log) says what failed',
+    exit: 1,
+  },
   IMAP_E_OVERLOADED: {
     errno: E.EAGAIN,
     message: 'daemon queue is full',
@@ -254,6 +260,18 @@ export const ERROR_TABLE = {
     message: 'operation not supported',
     hint: 'imapfs does not implement this operation',
     exit: 1,
+  },
+  IMAP_E_ARCHIVE_TRUNCATED: {
+    errno: E.EIO,
+    message: 'archive is truncated',
+    hint: 'the tar input ends early; members before the named offset were imported, the cut one was not: import a complete copy again',
+    exit: 3,
+  },
+  IMAP_E_ARCHIVE_CORRUPT: {
+    errno: E.EIO,
+    message: 'archive is damaged or not a tar archive',
+    hint: 'a header at the named byte offset fails its checksum or holds an invalid field; members before it were imported',
+    exit: 3,
   },
   IMAP_E_INTERNAL: {
     errno: E.EIO,

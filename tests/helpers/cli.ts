@@ -11,6 +11,9 @@ const REPO = join(__dirname, '..', '..');
 const TSX = require.resolve('tsx/cjs', { paths: [REPO] });
 const MAIN = join(REPO, 'src', 'cli', 'main.ts');
 
+/** The command line that runs the CLI, for tests that build shell pipelines. */
+export const IMAPFS_ARGV: readonly string[] = [process.execPath, '--require', TSX, MAIN];
+
 export interface CliResult {
   status: number | null;
   stdout: string;

@@ -2,8 +2,10 @@
 import type { Command } from 'commander';
 import { registerBench } from './bench';
 import { registerDebug } from './debug';
+import { registerExport } from './export';
 import { registerFsck } from './fsck';
 import { registerGet } from './get';
+import { registerImport } from './import';
 import { registerInfo } from './info';
 import { registerMkfs } from './mkfs';
 import { registerMount } from './mount';
@@ -17,6 +19,8 @@ export function registerCommands(program: Command): void {
   registerFsck(program);
   registerPut(program);
   registerGet(program);
+  registerImport(program);
+  registerExport(program);
   registerMount(program);
   registerUmount(program);
   registerStats(program);

@@ -7,7 +7,7 @@ import { formatBytes } from '../size';
 import { CopyIn, hostTreeBytes } from '../tree-copy';
 
 /** Between checkpoints, a durable point every this many bytes lets overwritten clusters be reused. */
-const SYNC_EVERY = 1 << 30;
+export const SYNC_EVERY = 1 << 30;
 
 export function registerPut(program: Command): void {
   program
