@@ -17,6 +17,20 @@ export function parseSize(text: string): number {
   return bytes;
 }
 
+/** The CLI's --chunk-size: the same default as io.chunk_bytes. */
+export const CHUNK_SIZE_DEFAULT = '1M';
+const CHUNK_MIN = 4096;
+const CHUNK_MAX = 64 * 2 ** 20;
+
+/** A chunk size: whole clusters (a multiple of 4096), 4K to 64M. */
+export function parseChunkSize(text: string): number {
+  const bytes = parseSize(text);
+  if (bytes % CHUNK_MIN !== 0 || bytes < CHUNK_MIN || bytes > CHUNK_MAX) {
+    throw new ImapError('IMAP_E_USAGE', `chunk size ${text}: use a multiple of 4K between 4K and 64M`);
+  }
+  return bytes;
+}
+
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = n;

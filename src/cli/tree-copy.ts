@@ -78,14 +78,18 @@ export function hostTreeBytes(path: Buffer): number {
 
 export class CopyIn {
   readonly stats = emptyStats();
-  private readonly buf = Buffer.allocUnsafe(CHUNK);
+  private readonly buf: Buffer;
   private readonly links = new Map<string, number>();
 
   constructor(
     private readonly fs: FileSystem,
     private readonly io: FileSystemIO,
     private readonly onBytes: (bytes: number) => void = () => undefined,
-  ) {}
+    /** Bytes per read from the host and write to the map (--chunk-size). */
+    chunkBytes = CHUNK,
+  ) {
+    this.buf = Buffer.allocUnsafe(chunkBytes);
+  }
 
   /** cp -a semantics: into DEST if it is a directory, else as DEST. */
   run(src: Buffer, dest: string): CopyStats {
@@ -164,7 +168,7 @@ export class CopyIn {
     try {
       let offset = 0;
       for (;;) {
-        const n = host(() => readSync(fd, this.buf, 0, CHUNK, offset), src);
+        const n = host(() => readSync(fd, this.buf, 0, this.buf.length, offset), src);
         if (n === 0) break;
         this.io.write(ino, offset, this.buf.subarray(0, n));
         offset += n;
@@ -204,7 +208,7 @@ export class CopyIn {
 
 export class CopyOut {
   readonly stats = emptyStats();
-  private readonly buf = Buffer.allocUnsafe(CHUNK);
+  private readonly buf: Buffer;
   private readonly links = new Map<number, Buffer>();
   private readonly asRoot = process.getuid?.() === 0;
 
@@ -212,7 +216,11 @@ export class CopyOut {
     private readonly fs: FileSystem,
     private readonly io: FileSystemIO,
     private readonly onBytes: (bytes: number) => void = () => undefined,
-  ) {}
+    /** Bytes per read from the map and write to the host (--chunk-size). */
+    chunkBytes = CHUNK,
+  ) {
+    this.buf = Buffer.allocUnsafe(chunkBytes);
+  }
 
   run(src: string, dest: Buffer): CopyStats {
     const inode = this.fs.resolve(src);
@@ -269,7 +277,7 @@ export class CopyOut {
     try {
       let offset = 0;
       while (offset < inode.size) {
-        const got = this.io.read(inode.ino, offset, CHUNK, this.buf);
+        const got = this.io.read(inode.ino, offset, this.buf.length, this.buf);
         if (got.length === 0) break;
         let written = 0;
         while (written < got.length) {

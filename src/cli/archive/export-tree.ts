@@ -3,7 +3,7 @@
  * the directory itself as "./", its entries as "./name", depth first. A file or symlink SRC is one
  * member under its own name. Every inode with more than one link is written once with its data;
  * its other names within the tree become hard link members. Sockets cannot be archived: counted
- * as skipped. Data is read in CHUNK pieces through one reused buffer.
+ * as skipped. Data is read in --chunk-size pieces through one reused buffer.
  */
 import type { FileSystem } from '../../fs/filesystem';
 import type { FileSystemIO } from '../../fs/filesystem-io';
@@ -32,7 +32,7 @@ export class ArchiveExport {
     bytes: 0,
     skipped: 0,
   };
-  private readonly buf = Buffer.allocUnsafe(CHUNK);
+  private readonly buf: Buffer;
   /** Member name of each multiply-linked inode written so far. */
   private readonly links = new Map<number, Buffer>();
 
@@ -42,7 +42,11 @@ export class ArchiveExport {
     private readonly writer: TarWriter,
     /** Called with the file bytes written so far. */
     private readonly onBytes: (bytes: number) => void = () => undefined,
-  ) {}
+    /** Bytes per read from the map (--chunk-size). */
+    chunkBytes = CHUNK,
+  ) {
+    this.buf = Buffer.allocUnsafe(chunkBytes);
+  }
 
   async run(src: string): Promise<ExportStats> {
     const inode = this.fs.resolve(src);
@@ -135,7 +139,7 @@ export class ArchiveExport {
   private async copyData(inode: Inode, path: Buffer): Promise<void> {
     let offset = 0;
     while (offset < inode.size) {
-      const got = this.io.read(inode.ino, offset, Math.min(CHUNK, inode.size - offset), this.buf);
+      const got = this.io.read(inode.ino, offset, Math.min(this.buf.length, inode.size - offset), this.buf);
       if (got.length === 0) break;
       await this.writer.data(got);
       offset += got.length;

@@ -24,7 +24,7 @@ const DEVICE_TYPE = { chardev: S_IFCHR, blockdev: S_IFBLK, fifo: S_IFIFO } as co
 
 export class ArchiveImport {
   readonly stats: CopyStats = { files: 0, directories: 0, symlinks: 0, special: 0, hardlinks: 0, bytes: 0 };
-  private readonly buf = Buffer.allocUnsafe(CHUNK);
+  private readonly buf: Buffer;
   /** Directories met so far, by member path (latin1 keeps bytes one to one): parent lookups are cheap. */
   private readonly dirs = new Map<string, number>();
   private readonly pending: Array<{ ino: number; entry: TarEntry }> = [];
@@ -34,7 +34,11 @@ export class ArchiveImport {
     private readonly io: FileSystemIO,
     /** Called with the file bytes written so far, after each write. */
     private readonly onBytes: (bytes: number) => void = () => undefined,
-  ) {}
+    /** Bytes per write to the map (--chunk-size). */
+    chunkBytes = CHUNK,
+  ) {
+    this.buf = Buffer.allocUnsafe(chunkBytes);
+  }
 
   /** Every member of `reader` below `dest` (created if missing). */
   async run(reader: TarReader, dest: string): Promise<CopyStats> {
@@ -118,7 +122,7 @@ export class ArchiveImport {
     this.applyAttributes(ino, e);
   }
 
-  /** Data in CHUNK-sized writes through one reused buffer, whatever sizes the input arrives in. */
+  /** Data in --chunk-size writes through one reused buffer, whatever sizes the input arrives in. */
   private async copyData(reader: TarReader, ino: number): Promise<void> {
     let offset = 0;
     let used = 0;
@@ -132,11 +136,11 @@ export class ArchiveImport {
     await reader.data((bytes) => {
       let at = 0;
       while (at < bytes.length) {
-        const take = Math.min(bytes.length - at, CHUNK - used);
+        const take = Math.min(bytes.length - at, this.buf.length - used);
         bytes.copy(this.buf, used, at, at + take);
         used += take;
         at += take;
-        if (used === CHUNK) flush();
+        if (used === this.buf.length) flush();
       }
     });
     if (used > 0) flush();

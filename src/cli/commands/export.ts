@@ -12,11 +12,12 @@ import { TarWriter } from '../archive/tar-writer';
 import { printResult, stdoutCarriesData } from '../output';
 import { byteProgress, progressMode } from '../progress';
 import { rethrowAfter } from '../report';
-import { formatBytes } from '../size';
+import { CHUNK_SIZE_DEFAULT, formatBytes, parseChunkSize } from '../size';
 
 interface ExportOptions {
   json?: boolean;
   output?: string;
+  chunkSize: string;
 }
 
 export function registerExport(program: Command): void {
@@ -28,8 +29,14 @@ export function registerExport(program: Command): void {
     .argument('[archive]', 'the archive file, or - for stdout (the same as -o)')
     .option('-o, --output <file>', 'the archive file, or - for stdout (the default)')
     .option('--json', 'print the result as JSON')
+    .option(
+      '--chunk-size <size>',
+      'bytes per read and write between host and map (4K…64M, whole 4K)',
+      CHUNK_SIZE_DEFAULT,
+    )
     .action(async (mapPath: string, src: string, file: string | undefined, opts: ExportOptions) => {
       const json = opts.json === true;
+      const chunkBytes = parseChunkSize(opts.chunkSize);
       if (file !== undefined && opts.output !== undefined && file !== opts.output) {
         throw new ImapError('IMAP_E_USAGE', `two archives named: ${file} and -o ${opts.output}`);
       }
@@ -47,9 +54,13 @@ export function registerExport(program: Command): void {
         const writer = new TarWriter((bytes) => output.write(bytes));
         let stats: ExportStats;
         try {
-          stats = await new ArchiveExport(opened.fs, opened.io, writer, (bytes) => bar.update(bytes)).run(
-            src,
-          );
+          stats = await new ArchiveExport(
+            opened.fs,
+            opened.io,
+            writer,
+            (bytes) => bar.update(bytes),
+            chunkBytes,
+          ).run(src);
           await output.close();
         } catch (err) {
           rethrowAfter(err, () => output.abort(), 'removing the partial archive');

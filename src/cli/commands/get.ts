@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { openMap } from '../../fs/open-map';
 import { printResult } from '../output';
 import { byteProgress, progressMode } from '../progress';
-import { formatBytes } from '../size';
+import { CHUNK_SIZE_DEFAULT, formatBytes, parseChunkSize } from '../size';
 import { CopyOut } from '../tree-copy';
 
 export function registerGet(program: Command): void {
@@ -14,8 +14,14 @@ export function registerGet(program: Command): void {
     .argument('<src>', 'a path inside the map')
     .argument('<dest>', 'a local path (an existing directory receives SRC by its name)')
     .option('--json', 'print the result as JSON')
-    .action((mapPath: string, src: string, dest: string, opts: { json?: boolean }) => {
+    .option(
+      '--chunk-size <size>',
+      'bytes per read and write between host and map (4K…64M, whole 4K)',
+      CHUNK_SIZE_DEFAULT,
+    )
+    .action((mapPath: string, src: string, dest: string, opts: { json?: boolean; chunkSize: string }) => {
       const json = opts.json === true;
+      const chunkBytes = parseChunkSize(opts.chunkSize);
       const opened = openMap(mapPath, { grow: false });
       const started = process.hrtime.bigint();
       try {
@@ -25,7 +31,7 @@ export function registerGet(program: Command): void {
           root.size > 0 && (root.mode & 0o170000) === 0o100000 ? root.size : 0,
           progressMode(json),
         );
-        const copy = new CopyOut(opened.fs, opened.io, (bytes) => bar.update(bytes));
+        const copy = new CopyOut(opened.fs, opened.io, (bytes) => bar.update(bytes), chunkBytes);
         let stats;
         try {
           stats = copy.run(src, Buffer.from(dest));
@@ -33,7 +39,7 @@ export function registerGet(program: Command): void {
           bar.stop();
         }
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        printResult(json, { map: mapPath, ...stats, seconds }, () => [
+        printResult(json, { map: mapPath, ...stats, chunkBytes, seconds }, () => [
           `got ${stats.files} files, ${stats.directories} directories, ${stats.symlinks} symlinks` +
             `${stats.special ? ` (${stats.special} special files skipped)` : ''}: ${formatBytes(stats.bytes)} in ${seconds.toFixed(2)} s`,
         ]);

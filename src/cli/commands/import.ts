@@ -13,7 +13,7 @@ import { TarReader } from '../archive/tar-reader';
 import { printResult } from '../output';
 import { byteProgress, progressMode } from '../progress';
 import { rethrowAfter } from '../report';
-import { formatBytes } from '../size';
+import { CHUNK_SIZE_DEFAULT, formatBytes, parseChunkSize } from '../size';
 import type { CopyStats } from '../tree-copy';
 import { SYNC_EVERY } from './put';
 
@@ -26,9 +26,20 @@ export function registerImport(program: Command): void {
     .argument('[dest]', 'a directory inside the map (created if missing)', '/')
     .option('--no-grow', 'fail with IMAP_E_NO_SPACE instead of growing the map')
     .option('--json', 'print the result as JSON')
+    .option(
+      '--chunk-size <size>',
+      'bytes per read and write between host and map (4K…64M, whole 4K)',
+      CHUNK_SIZE_DEFAULT,
+    )
     .action(
-      async (mapPath: string, archive: string, dest: string, opts: { json?: boolean; grow: boolean }) => {
+      async (
+        mapPath: string,
+        archive: string,
+        dest: string,
+        opts: { json?: boolean; grow: boolean; chunkSize: string },
+      ) => {
         const json = opts.json === true;
+        const chunkBytes = parseChunkSize(opts.chunkSize);
         const input = openArchiveInput(archive);
         // Progress counts archive bytes read: known in advance for a file, not for a pipe.
         const bar = byteProgress('import', input.size, progressMode(json));
@@ -36,12 +47,17 @@ export function registerImport(program: Command): void {
         const started = process.hrtime.bigint();
         try {
           let nextSync = SYNC_EVERY;
-          const importer = new ArchiveImport(opened.fs, opened.io, (bytes) => {
-            if (bytes >= nextSync) {
-              opened.sync();
-              nextSync += SYNC_EVERY;
-            }
-          });
+          const importer = new ArchiveImport(
+            opened.fs,
+            opened.io,
+            (bytes) => {
+              if (bytes >= nextSync) {
+                opened.sync();
+                nextSync += SYNC_EVERY;
+              }
+            },
+            chunkBytes,
+          );
           const source = new ByteSource(input.chunks, (consumed) => bar.update(consumed));
           let stats: CopyStats;
           try {

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { openMap } from '../../fs/open-map';
 import { printResult } from '../output';
 import { byteProgress, progressMode } from '../progress';
-import { formatBytes } from '../size';
+import { CHUNK_SIZE_DEFAULT, formatBytes, parseChunkSize } from '../size';
 import { CopyIn, hostTreeBytes } from '../tree-copy';
 
 /** Between checkpoints, a durable point every this many bytes lets overwritten clusters be reused. */
@@ -18,33 +18,51 @@ export function registerPut(program: Command): void {
     .argument('<dest>', 'a path inside the map, such as / or /dir/name')
     .option('--no-grow', 'fail with IMAP_E_NO_SPACE instead of growing the map')
     .option('--json', 'print the result as JSON')
-    .action((mapPath: string, src: string, dest: string, opts: { json?: boolean; grow: boolean }) => {
-      const json = opts.json === true;
-      const srcPath = Buffer.from(src);
-      const mode = progressMode(json);
-      const bar = byteProgress('put', mode === 'off' ? 0 : hostTreeBytes(srcPath), mode);
-      const opened = openMap(mapPath, { grow: opts.grow });
-      const started = process.hrtime.bigint();
-      try {
-        let nextSync = SYNC_EVERY;
-        const copy = new CopyIn(opened.fs, opened.io, (bytes) => {
-          bar.update(bytes);
-          if (bytes >= nextSync) {
-            opened.sync();
-            nextSync += SYNC_EVERY;
-          }
-        });
-        const stats = copy.run(srcPath, dest);
-        opened.checkpoint();
-        bar.stop();
-        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        printResult(json, { map: mapPath, ...stats, seconds, side: opened.map.side }, () => [
-          `put ${stats.files} files, ${stats.directories} directories, ${stats.symlinks} symlinks` +
-            `${stats.hardlinks ? `, ${stats.hardlinks} hard links` : ''}: ${formatBytes(stats.bytes)} in ${seconds.toFixed(2)} s`,
-        ]);
-      } finally {
-        bar.stop();
-        opened.close();
-      }
-    });
+    .option(
+      '--chunk-size <size>',
+      'bytes per read and write between host and map (4K…64M, whole 4K)',
+      CHUNK_SIZE_DEFAULT,
+    )
+    .action(
+      (
+        mapPath: string,
+        src: string,
+        dest: string,
+        opts: { json?: boolean; grow: boolean; chunkSize: string },
+      ) => {
+        const json = opts.json === true;
+        const chunkBytes = parseChunkSize(opts.chunkSize);
+        const srcPath = Buffer.from(src);
+        const mode = progressMode(json);
+        const bar = byteProgress('put', mode === 'off' ? 0 : hostTreeBytes(srcPath), mode);
+        const opened = openMap(mapPath, { grow: opts.grow });
+        const started = process.hrtime.bigint();
+        try {
+          let nextSync = SYNC_EVERY;
+          const copy = new CopyIn(
+            opened.fs,
+            opened.io,
+            (bytes) => {
+              bar.update(bytes);
+              if (bytes >= nextSync) {
+                opened.sync();
+                nextSync += SYNC_EVERY;
+              }
+            },
+            chunkBytes,
+          );
+          const stats = copy.run(srcPath, dest);
+          opened.checkpoint();
+          bar.stop();
+          const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+          printResult(json, { map: mapPath, ...stats, chunkBytes, seconds, side: opened.map.side }, () => [
+            `put ${stats.files} files, ${stats.directories} directories, ${stats.symlinks} symlinks` +
+              `${stats.hardlinks ? `, ${stats.hardlinks} hard links` : ''}: ${formatBytes(stats.bytes)} in ${seconds.toFixed(2)} s`,
+          ]);
+        } finally {
+          bar.stop();
+          opened.close();
+        }
+      },
+    );
 }
