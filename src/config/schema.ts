@@ -75,6 +75,11 @@ export const ConfigSchema = z
         group_commit_ms: z.number().nonnegative().max(1000).default(2),
         checkpoint_interval_s: seconds(30),
         checkpoint_bytes: size('64M'),
+        /**
+         * No heartbeat from the journal actor for this long = hung: it is killed and restarted (during
+         * recovery too; the checksum scan beats as it goes, its other steps must fit in this).
+         */
+        hang_timeout_s: z.number().positive().max(3600).default(30),
       })
       .strict()
       .prefault({}),

@@ -10,7 +10,7 @@ import { ImapError, type ErrorCode } from '../protocol/errors';
 import { toImapError } from '../cli/report';
 import { ControlServer, type ControlRequest } from './control';
 import { controlSocketPath } from './paths';
-import { MountSession } from './mount-session';
+import { MountSession, type StartFault } from './mount-session';
 
 export interface DaemonArgs {
   map: string;
@@ -19,6 +19,8 @@ export interface DaemonArgs {
   options: string[];
   /** Set when detached: stdout/stderr already go to this file. */
   logPath?: string;
+  /** `imapfs mount --fault`: faults armed in actors from their start (testing recovery). */
+  faults?: StartFault[];
 }
 
 export type DaemonMessage =
@@ -42,7 +44,14 @@ export async function runDaemon(args: DaemonArgs, notify: (msg: DaemonMessage) =
   const socketPath = controlSocketPath(args.mountpoint);
   let session: MountSession;
   try {
-    session = await MountSession.start({ map: args.map, mountpoint: args.mountpoint, config, log });
+    if (args.faults?.length) log.warn({ faults: args.faults }, 'faults armed from the start (--fault)');
+    session = await MountSession.start({
+      map: args.map,
+      mountpoint: args.mountpoint,
+      config,
+      log,
+      faults: args.faults,
+    });
   } catch (err) {
     const e = toImapError(err);
     log.error({ code: e.code, err }, 'mount failed');

@@ -2,12 +2,16 @@
  * One mounted map: the open flow (recovery, sidecar check), the actors, the FUSE session, periodic
  * checkpoints, and the orderly end (drain → checkpoint → release).
  *
- *   start ─▶ open & recover (this thread) ─▶ actors ready ─▶ FUSE mounted ─▶ serving
+ *   start ─▶ map lock ─▶ journal actor ─▶ journal.recover (open & recover, in the journal's thread;
+ *           a crash or hang there is retried on a new worker, at most 3 deliveries, then the mount
+ *           fails with IMAP_E_RECOVERY_FAILED) ─▶ the other actors ─▶ FUSE mounted ─▶ serving
  *   serving ─(umount, SIGTERM/SIGINT, kernel unmount)─▶ draining: flush write-behind, checkpoint
  *           ─▶ unmount FUSE ─▶ stop actors ─▶ release the map lock ─▶ ended
  *
- * Ownership: main thread. The map file belongs to the scheduler actor and the sidecar to the journal
- * actor once they run; before that (recovery) and after (nothing) this thread holds them.
+ * Ownership: main thread. This thread holds MAP.png.lock from start to end. During recovery the map
+ * and the sidecar belong to the journal actor alone (no other actor runs yet: the scheduler opens
+ * the map at its start and must not see it half repaired); afterwards the map file belongs to the
+ * scheduler actor and the sidecar to the journal actor.
  */
 import * as path from 'node:path';
 import type { Logger } from 'pino';
@@ -15,27 +19,40 @@ import type { ActorHandle } from '../actors/runtime/handle';
 import { ClusterSlab } from '../actors/runtime/slab';
 import { Supervisor } from '../actors/runtime/supervisor';
 import { createSyncCallBuffer, serveSyncCalls } from '../actors/runtime/sync-call';
-import { validateFaultSpec } from '../actors/runtime/faults';
+import { validateFaultSpec, type FaultSpec } from '../actors/runtime/faults';
 import type { Config } from '../config';
 import { acquireMapLock, type MapLock } from '../fs/map-lock';
-import { openMap, sidecarPathFor, type OpenReport } from '../fs/open-map';
+import { sidecarPathFor } from '../fs/open-map';
 import { CLUSTER_SIZE } from '../fs/types';
 import { FuseSession } from '../fuse/session';
 import { FrontEnd } from '../fuse/frontend';
 import { prefetchCounters, warmCache } from '../fuse/cached-read';
 import { setReadAhead } from './readahead';
-import { ImapError } from '../protocol/errors';
-import type { JournalOps } from '../protocol/journal';
+import { monotonicNow } from '../protocol/clock';
+import { ImapError, isImapError } from '../protocol/errors';
+import type { JournalOps, RecoveryReport } from '../protocol/journal';
 import type { CacheOps, IntegrityOps, SnapshotOps } from '../protocol/minor-actors';
 import type { SchedulerOps, SchedulerOptions } from '../protocol/scheduler';
+import type { JournalOptions } from '../actors/journal/journal.worker';
 import { OpCounters, processMemory, type ActorStats, type DaemonStats } from './stats';
+
+/** A fault armed in an actor from its first worker on (`imapfs mount --fault`; see faults.ts). */
+export interface StartFault {
+  actor: string;
+  spec: FaultSpec;
+}
 
 export interface MountSessionArgs {
   map: string;
   mountpoint: string;
   config: Config;
   log: Logger;
+  /** Testing recovery: faults armed at spawn, before the journal's `recover` (count shared by respawns). */
+  faults?: readonly StartFault[];
 }
+
+/** The daemon's actors, in registration order (stopAll stops them in reverse). */
+export const ACTOR_NAMES = ['scheduler', 'journal', 'cache', 'integrity', 'snapshot'] as const;
 
 const SLOT_BYTES = 1 << 20;
 const READ_SLOTS = 32;
@@ -44,7 +61,12 @@ const IDLE_FLUSH_MS = 1000;
 const SIZE_CHECK_MS = 500;
 /** No heartbeat for this long = hung (the runtime's default, 2 s, is shorter than a map growth). */
 const SCHEDULER_HANG_MS = 60_000;
-const JOURNAL_HANG_MS = 30_000;
+/**
+ * Deliveries of `recover` (the first included) before the mount gives up: the runtime's maxAttempts
+ * for idempotent requests, stated here because the mount's error message counts them. Each failed
+ * delivery costs one journal restart, well inside the restart budget (5 per minute).
+ */
+const RECOVERY_ATTEMPTS = 3;
 
 const actorModule = (name: string): string => path.join(__dirname, '..', 'actors', name, `${name}.worker`);
 
@@ -69,7 +91,7 @@ export class MountSession {
     private readonly journal: ActorHandle<JournalOps>,
     private readonly scheduler: ActorHandle<SchedulerOps>,
     private readonly frontEnd: FrontEnd,
-    readonly openReport: OpenReport & { ms: number },
+    readonly openReport: RecoveryReport,
     private readonly counters: OpCounters,
     private readonly health: { backgroundErrors: number },
   ) {
@@ -79,17 +101,20 @@ export class MountSession {
   static async start(args: MountSessionArgs): Promise<MountSession> {
     const { config, log } = args;
     const readOnly = config.fuse.read_only;
-    // Recovery runs here, before any actor exists: repaired checksums, a sidecar that matches the
-    // map, orphans removed, and a checkpoint if anything changed. Then the actors take over the files.
-    const openStarted = process.hrtime.bigint();
-    const opened = openMap(args.map, { grow: config.map.grow });
-    const openReport: OpenReport & { ms: number } = {
-      ...opened.report,
-      ms: Number(process.hrtime.bigint() - openStarted) / 1e6,
-    };
-    opened.close();
+    const faults = args.faults ?? [];
+    for (const f of faults) {
+      if (!(ACTOR_NAMES as readonly string[]).includes(f.actor)) {
+        throw new ImapError(
+          'IMAP_E_INVALID',
+          `--fault: no actor '${f.actor}' (actors: ${ACTOR_NAMES.join(', ')})`,
+        );
+      }
+      validateFaultSpec(f.spec);
+    }
+    const faultOf = (actor: string): FaultSpec | undefined => faults.find((f) => f.actor === actor)?.spec;
+    // Taken before anything touches the files, and held by this thread until the end: the journal's
+    // recovery checks that this process holds it rather than taking it itself.
     const lock = acquireMapLock(args.map);
-    log.info({ recovery: openReport }, 'map opened');
 
     const readSlab = ClusterSlab.create({ id: 1, slotCount: READ_SLOTS, slotSize: SLOT_BYTES });
     const writeSlots = Math.max(2, Math.floor(config.io.max_dirty_bytes / SLOT_BYTES));
@@ -114,6 +139,7 @@ export class MountSession {
       // Growth and checkpoints are synchronous copies/rewrites of the whole map in this thread (several
       // seconds for a map of a few GB): the default 2 s hang timeout killed the scheduler mid-growth.
       heartbeat: { timeoutMs: SCHEDULER_HANG_MS },
+      fault: faultOf('scheduler'),
     });
     const journal = supervisor.add<JournalOps>({
       name: 'journal',
@@ -123,10 +149,14 @@ export class MountSession {
         enforcePermissions: !config.fuse.default_permissions,
         growMailbox,
         durable: config.journal.enabled,
-      },
+        recoveryDone: new SharedArrayBuffer(4),
+      } satisfies JournalOptions,
       queue: { totalCapacity: config.scheduler.queue_capacity },
-      // exportMetadata serializes the whole store, and big unlinks are one transaction.
-      heartbeat: { timeoutMs: JOURNAL_HANG_MS },
+      // exportMetadata serializes the whole store, big unlinks are one transaction, and recovery's
+      // steps other than the checksum scan (which beats as it goes) run without a beat.
+      heartbeat: { timeoutMs: config.journal.hang_timeout_s * 1000 },
+      maxAttempts: RECOVERY_ATTEMPTS,
+      fault: faultOf('journal'),
     });
     const cache = supervisor.add<CacheOps>({
       name: 'cache',
@@ -137,13 +167,37 @@ export class MountSession {
         l2Bytes: config.cache.l2_bytes,
         warmPath: `${args.map}.cachewarm`,
       },
+      fault: faultOf('cache'),
     });
-    supervisor.add<IntegrityOps>({ name: 'integrity', module: actorModule('integrity') });
+    supervisor.add<IntegrityOps>({
+      name: 'integrity',
+      module: actorModule('integrity'),
+      fault: faultOf('integrity'),
+    });
     supervisor.add<SnapshotOps>({
       name: 'snapshot',
       module: actorModule('snapshot'),
       options: { sidecarPath: sidecarPathFor(args.map) },
+      fault: faultOf('snapshot'),
     });
+
+    // Recovery first, with only the journal running; nothing is served unless it completed.
+    let openReport: RecoveryReport;
+    try {
+      openReport = await recoverInJournal(journal, args, log);
+    } catch (err) {
+      await supervisor
+        .stopAll()
+        .catch((stopErr: unknown) =>
+          log.error(
+            { err: stopErr, code: 'IMAP_E_ACTOR_FAILED' },
+            'stopping the actors after a failed recovery',
+          ),
+        );
+      lock.release();
+      throw err;
+    }
+    log.info({ recovery: openReport }, 'map opened');
 
     const counters = new OpCounters();
     const health = { backgroundErrors: 0 };
@@ -174,6 +228,7 @@ export class MountSession {
     );
 
     try {
+      // The journal runs already; this starts the others (the scheduler opens the repaired map).
       await supervisor.start();
       // Hottest clusters of the last clean unmount, loaded at background priority.
       void warmCache({ journal, scheduler, cache, readSlab, config }).catch((err: unknown) =>
@@ -402,5 +457,55 @@ export class MountSession {
       sizeCheckpoints: this.sizeCheckpoints,
       recovery: this.openReport,
     };
+  }
+}
+
+/**
+ * Starts the journal actor alone and has it recover the map (JournalOps.recover). A crash or hang of
+ * the journal while it recovers makes the supervisor replace the worker and deliver `recover` again
+ * (it is idempotent), at most RECOVERY_ATTEMPTS deliveries in all. If none completes, the mount fails
+ * with IMAP_E_RECOVERY_FAILED naming what to do; an error the recovery itself reports (a corrupt
+ * sidecar, a foreign lock, an I/O error) keeps its own code and hint.
+ */
+async function recoverInJournal(
+  journal: ActorHandle<JournalOps>,
+  args: MountSessionArgs,
+  log: Logger,
+): Promise<RecoveryReport> {
+  const stopWatching = journal.onStateChange((state) => {
+    if (state === 'failed') {
+      log.warn(
+        { actor: 'journal', failure: journal.lastFailure, code: 'IMAP_E_ACTOR_FAILED' },
+        `journal actor failed during recovery (the supervisor restarts it; recover is delivered at most ${RECOVERY_ATTEMPTS} times)`,
+      );
+    }
+  });
+  try {
+    await journal.start();
+    return await journal.request(
+      'recover',
+      { mapPath: args.map, grow: args.config.map.grow },
+      // Retried on a new worker after a crash or hang; no deadline that matters: a big map takes seconds.
+      { priority: 'metadata', idempotent: true, deadline: monotonicNow() + 3_600_000 },
+    );
+  } catch (err) {
+    if (isImapError(err) && err.code !== 'IMAP_E_ACTOR_FAILED') throw err;
+    const why = isImapError(err)
+      ? (err.detail ?? err.message)
+      : err instanceof Error
+        ? err.message
+        : String(err);
+    const hung = /no heartbeat/.test(why);
+    log.error({ err, code: 'IMAP_E_RECOVERY_FAILED' }, 'recovery failed');
+    throw new ImapError(
+      'IMAP_E_RECOVERY_FAILED',
+      `${args.map}: ${why}. Run \`imapfs fsck --repair ${args.map}\`, then mount again` +
+        (hung
+          ? `; if recovery of a very large map needs longer, raise journal.hang_timeout_s (now ${args.config.journal.hang_timeout_s} s)`
+          : ''),
+      { cause: err },
+    );
+  } finally {
+    stopWatching();
   }
 }

@@ -41,6 +41,24 @@ export function acquireMapLock(mapPath: string): MapLock {
   throw new ImapError('IMAP_E_MAP_LOCKED', `${mapPath}: could not take ${path}`);
 }
 
+/**
+ * For a thread of a process that already holds the lock (the daemon's journal worker, recovering the
+ * map its main thread locked): checks that MAP.png.lock names this process and returns a lock whose
+ * release does nothing, since the holder releases it. acquireMapLock must not be used there: it takes
+ * a lock of its own pid over, and its release would then remove the holder's lock file.
+ */
+export function borrowMapLock(mapPath: string): MapLock {
+  const path = lockPathFor(mapPath);
+  const owner = readOwner(path);
+  if (owner !== process.pid) {
+    throw new ImapError(
+      'IMAP_E_MAP_LOCKED',
+      `${mapPath}: ${path} ${owner === null ? 'is missing' : `names pid ${owner}`}, not this process (${process.pid})`,
+    );
+  }
+  return { path, release: () => undefined };
+}
+
 function makeLock(path: string): MapLock {
   let held = true;
   const release = (): void => {

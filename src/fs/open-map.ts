@@ -19,12 +19,12 @@
  * fsck) tells whether the sidecar holds changes the map's copy lacks.
  */
 import { existsSync, rmSync } from 'node:fs';
-import { MapContainer, type RepairReport } from '../map';
+import { MapContainer, type ProgressFn, type RepairReport } from '../map';
 import { ImapError, isImapError } from '../protocol/errors';
 import type { Geometry } from './allocator';
 import { FileSystem } from './filesystem';
 import { FileSystemIO } from './filesystem-io';
-import { type MapLock, acquireMapLock } from './map-lock';
+import { type MapLock, acquireMapLock, borrowMapLock } from './map-lock';
 import { rebuildStore, removeDb, serializeStore } from './metadata-image';
 import { MetadataStore, type StoreInit } from './store';
 import { CLUSTER_SIZE } from './types';
@@ -47,6 +47,13 @@ export interface OpenReport {
 export interface OpenMapOptions {
   /** Let the allocator grow the map when it is full (default true). */
   grow?: boolean;
+  /**
+   * This process holds MAP.png.lock already (the daemon's main thread took it before asking the
+   * journal actor to recover): check that, and neither take nor release it here.
+   */
+  lockHeld?: boolean;
+  /** Called during the checksum repair's full scan (bytes done, bytes in all). */
+  onProgress?: ProgressFn;
 }
 
 export class OpenedMap {
@@ -136,13 +143,13 @@ export function openMap(path: string, options: OpenMapOptions = {}): OpenedMap {
   const map = MapContainer.open(path);
   let lock: MapLock;
   try {
-    lock = acquireMapLock(path);
+    lock = options.lockHeld ? borrowMapLock(path) : acquireMapLock(path);
   } catch (err) {
     map.close();
     throw err;
   }
   try {
-    const recovered = map.needsRecovery ? map.repairChecksums() : null;
+    const recovered = map.needsRecovery ? map.repairChecksums(options.onProgress) : null;
     const { store, status, reason } = openSidecar(path, map);
     reconcileGeometry(store, map);
     const opened = new OpenedMap(

@@ -13,6 +13,7 @@
  *   - data writes update size/mtime when their commit answers; until then getattr reports the size
  *     including buffered writes, so `ls -l` and `stat` never go backwards.
  */
+import { constants as fsConstants } from 'node:fs';
 import type { ActorHandle } from '../actors/runtime/handle';
 import type { ClusterSlab } from '../actors/runtime/slab';
 import type { Config } from '../config';
@@ -70,6 +71,8 @@ export function inodeToAttr(inode: Inode, sizeOverride?: number): Attr {
     ctime: ts(inode.ctimeNs),
   };
 }
+
+const { O_TRUNC } = fsConstants;
 
 interface Cached<T> {
   value: T;
@@ -314,7 +317,20 @@ export class FrontEnd {
         if (this.deps.config.fuse.read_only && (flags & 3) !== 0 /* O_ACCMODE is not O_RDONLY */) {
           throw new ImapError('IMAP_E_READ_ONLY');
         }
-        this.remember(await this.meta(req, 'open', { ino, flags, caller: FrontEnd.caller(req) }));
+        const caller = FrontEnd.caller(req);
+        this.remember(await this.meta(req, 'open', { ino, flags, caller }));
+        // libfuse turns FUSE_CAP_ATOMIC_O_TRUNC on by default: the kernel then sends O_TRUNC with the
+        // open instead of a setattr(size 0), and the truncation is ours to do (it was ignored, so
+        // `echo x > longfile` kept the old tail). After the open's own permission check, as POSIX asks.
+        if ((flags & O_TRUNC) !== 0 && (flags & 3) !== 0) {
+          try {
+            await this.truncate(req, ino, 0, caller);
+          } catch (err) {
+            // The open fails as a whole: undo its count, or the inode would stay open for good.
+            await this.meta(req, 'release', { ino });
+            throw err;
+          }
+        }
         reply.open(req.handle, { fh: this.nextFh++ });
       }),
 

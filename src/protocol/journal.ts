@@ -7,6 +7,7 @@
  * clone drops the Buffer prototype); the actor wraps them back without copying.
  */
 import type { ReadPlan, TruncatePlan, WritePlan } from '../fs/data-path';
+import type { OpenReport } from '../fs/open-map';
 import type { MapSegment } from '../fs/extent-map';
 import type { DirEntry, SetAttr, StatFs } from '../fs/filesystem';
 import type { Inode } from '../fs/types';
@@ -20,7 +21,25 @@ export interface FsCaller {
 
 type Bytes = Uint8Array;
 
+/** What the journal's `recover` did: openMap's report, how long it took, which delivery it was. */
+export interface RecoveryReport extends OpenReport {
+  /** Duration of the open flow in this worker, in ms (`imapfs stats`: `recovery.ms`). */
+  ms: number;
+  /** Delivery of the request that completed it: > 1 when earlier workers crashed or hung on it. */
+  attempt: number;
+}
+
 export interface JournalOps {
+  /**
+   * The mount's recovery, run in the journal's thread before its store opens and before any other
+   * actor starts (docs/journal.md, "Recovery on mount"): openMap's whole flow on `mapPath` (checksum
+   * repair of a dirty container, sidecar check or rebuild, geometry, allocator recovery, orphans,
+   * checkpoint), with MAP.png.lock already held by the daemon's main thread. Then the journal opens
+   * its store. Idempotent: the repairs are rewrites of computed checksums and SQLite transactions, so
+   * a worker that dies part way leaves work the next delivery finishes. Every other op fails with
+   * IMAP_E_INTERNAL until this one succeeded once in the mount.
+   */
+  recover: { payload: { mapPath: string; grow: boolean }; result: RecoveryReport };
   lookup: { payload: { parent: number; name: Bytes; caller: FsCaller }; result: Inode };
   getattr: { payload: { ino: number }; result: Inode };
   setattr: { payload: { ino: number; attr: SetAttr; caller: FsCaller }; result: Inode };

@@ -140,6 +140,25 @@ describe('Supervisor with a real echo worker', () => {
     expect(echo.stats().restarts).toBe(3);
   });
 
+  test('a spawn fault with a count fires that many times in all, not once per new worker', async () => {
+    supervisor = new Supervisor({
+      restart: { baseDelayMs: 10, maxDelayMs: 20, maxRestarts: 10, windowMs: 60_000 },
+    });
+    // Re-armed in every worker; a per-worker count would crash each retry too and exhaust maxAttempts.
+    const echo = supervisor.add<EchoOps>(
+      echoSpec({ maxAttempts: 3, fault: { mode: 'crash', count: 2, ops: ['echo'] } }),
+    );
+    await supervisor.start();
+    await expect(echo.request('echo', { text: 'third time' }, { idempotent: true })).resolves.toMatchObject({
+      text: 'third time',
+      attempt: 3,
+    });
+    expect(echo.stats().restarts).toBe(2);
+    // Spent: later requests, on the same worker or on a new one, are not faulted.
+    await expect(echo.request('echo', { text: 'after' })).resolves.toMatchObject({ attempt: 1 });
+    expect((await echo.hostStats()).faults.active).toBeUndefined();
+  });
+
   test('hang: lost heartbeat is detected, worker killed and restarted, idempotent request answered', async () => {
     supervisor = new Supervisor({
       heartbeat: { intervalMs: 20, timeoutMs: 300 },

@@ -223,6 +223,26 @@ os.mkdir(P('pub/private')); os.chmod(P('pub/private'), 0o700)
     });
   });
 
+  it('open with O_TRUNC empties the file (the kernel sends it with the open, not as a setattr)', async () => {
+    const out = await t(`
+fd = os.open(P('otrunc'), os.O_CREAT | os.O_WRONLY, 0o644)
+os.write(fd, b'a' * 300000)
+os.fsync(fd)
+os.close(fd)
+fd = os.open(P('otrunc'), os.O_WRONLY | os.O_TRUNC)
+out['size at open'] = os.fstat(fd).st_size
+os.write(fd, b'b' * 1000)
+os.fsync(fd)
+os.close(fd)
+out['size'] = os.stat(P('otrunc')).st_size
+out['content'] = open(P('otrunc'), 'rb').read() == b'b' * 1000
+with open(P('otrunc'), 'w') as f:
+    f.write('xy')
+out['shell >'] = open(P('otrunc')).read()
+`);
+    expect(out).toEqual({ 'size at open': 0, size: 1000, content: true, 'shell >': 'xy' });
+  });
+
   it('as another user (allow_other): owner, umask, EACCES and EPERM', async () => {
     const out = await t(
       `

@@ -9,6 +9,12 @@
  *
  * Durability: commits are grouped; `sync` is the durable point, called by the front end after the
  * scheduler made the data durable (ordered copy-on-write, DESIGN.md §4).
+ *
+ * Start: the mount's first request is `recover` (openMap's whole flow, in this thread, so a crash or
+ * hang of the journal during recovery is one the supervisor sees and retries). The store is opened
+ * only after it: before recovery the sidecar may be stale, foreign or missing, and the container's
+ * checksums unrepaired. `recoveryDone` (shared by every journal worker of the mount) tells a worker
+ * started after a later crash that recovery is done, so it opens the store at init as before.
  */
 import { runActor } from '../runtime/host';
 import { syncCall } from '../runtime/sync-call';
@@ -16,6 +22,7 @@ import { HEARTBEAT_WORD, type ActorWorkerData } from '../runtime/wire';
 import { workerData } from 'node:worker_threads';
 import { FileSystem } from '../../fs/filesystem';
 import { serializeStore } from '../../fs/metadata-image';
+import { openMap } from '../../fs/open-map';
 import { MetadataStore } from '../../fs/store';
 import { checkAccess, type Caller } from '../../fs/access';
 import type { Geometry } from '../../fs/allocator';
@@ -31,13 +38,65 @@ export interface JournalOptions {
   growMailbox: SharedArrayBuffer | null;
   /** Unsafe: no durability barrier (for measuring the journal's cost only). */
   durable: boolean;
+  /** Int32 word 0: 1 once `recover` succeeded in this mount (in any journal worker), else 0. */
+  recoveryDone: SharedArrayBuffer;
 }
 
-interface JournalState {
-  store: MetadataStore;
-  fs: FileSystem;
-  durable: boolean;
-  enforcePermissions: boolean;
+/** The store and the POSIX layer over it; absent until the mount's recovery is done. */
+class JournalState {
+  readonly durable: boolean;
+  readonly enforcePermissions: boolean;
+  private opened: { store: MetadataStore; fs: FileSystem } | null = null;
+  private readonly done: Int32Array;
+
+  constructor(private readonly options: JournalOptions) {
+    this.durable = options.durable;
+    this.enforcePermissions = options.enforcePermissions;
+    this.done = new Int32Array(options.recoveryDone);
+  }
+
+  get recovered(): boolean {
+    return Atomics.load(this.done, 0) === 1;
+  }
+
+  markRecovered(): void {
+    Atomics.store(this.done, 0, 1);
+  }
+
+  get store(): MetadataStore {
+    return this.require().store;
+  }
+
+  get fs(): FileSystem {
+    return this.require().fs;
+  }
+
+  open(): void {
+    const o = this.options;
+    const store = MetadataStore.open(o.sidecarPath);
+    const fs = new FileSystem(store, {
+      grow: o.growMailbox ? growThroughMain(o.growMailbox) : undefined,
+      enforcePermissions: o.enforcePermissions,
+    });
+    // A restarted journal finds reservations of the worker that died: return them to free space.
+    fs.allocator.recover();
+    this.opened = { store, fs };
+  }
+
+  close(): void {
+    const opened = this.opened;
+    this.opened = null;
+    if (!opened) return;
+    if (this.durable) opened.store.sync();
+    opened.store.close();
+  }
+
+  private require(): { store: MetadataStore; fs: FileSystem } {
+    // Only a daemon bug gets here (the mount sends `recover` first and waits for it); refusing keeps
+    // an unrecovered sidecar from ever answering a FUSE request.
+    if (!this.opened) throw new ImapError('IMAP_E_INTERNAL', 'journal: request before the map was recovered');
+    return this.opened;
+  }
 }
 
 /** The access bits an open(2) with these flags needs. */
@@ -86,17 +145,27 @@ function growThroughMain(mailbox: SharedArrayBuffer): (needed: number, current: 
 runActor<JournalOps, JournalState>({
   name: 'journal',
   init({ options }) {
-    const o = options as JournalOptions;
-    const store = MetadataStore.open(o.sidecarPath);
-    const fs = new FileSystem(store, {
-      grow: o.growMailbox ? growThroughMain(o.growMailbox) : undefined,
-      enforcePermissions: o.enforcePermissions,
-    });
-    // A restarted journal finds reservations of the worker that died: return them to free space.
-    fs.allocator.recover();
-    return { store, fs, durable: o.durable, enforcePermissions: o.enforcePermissions };
+    const state = new JournalState(options as JournalOptions);
+    // Recovered by an earlier worker of this mount: this one replaces a worker that crashed in service.
+    if (state.recovered) state.open();
+    return state;
   },
   handlers: {
+    recover: (p, { state, request, keepAlive }) => {
+      // A delivery after the recovery succeeded (its worker died before the reply got out) runs the
+      // flow again on the closed store: it is idempotent, and its report then shows nothing left to do.
+      state.close();
+      const started = process.hrtime.bigint();
+      // The checksum repair is a synchronous scan of the whole map (≈2 s per GiB here): it beats the
+      // heartbeat as it goes, so only a recovery that stops progressing is taken for a hang.
+      const opened = openMap(p.mapPath, { grow: p.grow, lockHeld: true, onProgress: keepAlive });
+      const report = opened.report;
+      opened.close();
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      state.open();
+      state.markRecovered();
+      return { ...report, ms, attempt: request.attempt };
+    },
     lookup: (p, { state }) => state.fs.lookup(p.parent, bytes(p.name), caller(p.caller)),
     getattr: (p, { state }) => state.fs.getattr(p.ino),
     setattr: (p, { state }) => state.fs.setattr(p.ino, p.attr, caller(p.caller)),
@@ -202,7 +271,6 @@ runActor<JournalOps, JournalState>({
     },
   },
   drain(state) {
-    if (state.durable) state.store.sync();
-    state.store.close();
+    state.close();
   },
 });

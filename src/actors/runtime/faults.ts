@@ -13,7 +13,10 @@
  * message until cleared. `ops` restricts matching to the named ops.
  *
  * Ownership: a FaultInjector lives in the actor's worker and dies with it; the supervisor may re-apply
- * a fault at respawn (`ActorSpec.fault`), e.g. to test restart-loop protection.
+ * a fault at respawn (`ActorSpec.fault`), e.g. to test restart-loop protection. The `count` of such a
+ * spawn fault is one budget shared by every worker of the handle (a SharedArrayBuffer word), so
+ * `count: 1` fires once in all, not once per worker: a crash that kills the worker cannot record that
+ * it fired anywhere else, and a per-worker count would make the retry on the new worker crash again.
  */
 import { constants as osConstants } from 'node:os';
 import { ImapError } from '../../protocol/errors';
@@ -177,13 +180,24 @@ export class FaultInjector {
 
   constructor(private readonly random: () => number = Math.random) {}
 
-  set(spec: FaultSpec): void {
+  /** Word 0 of a budget shared across workers (spawn faults with a count); see the file comment. */
+  private shared: Int32Array | undefined;
+
+  /**
+   * Arms `spec`. With `sharedBudget` (word 0 = firings left, shared by every worker of one handle),
+   * the count is taken from it instead of this worker's own counter.
+   */
+  set(spec: FaultSpec, sharedBudget?: Int32Array): void {
     this.spec = validateFaultSpec(spec);
     this.remaining = spec.count ?? Infinity;
+    this.shared = spec.count !== undefined ? sharedBudget : undefined;
+    // Spent by the workers before this one: nothing left to fire.
+    if (this.shared && Atomics.load(this.shared, 0) <= 0) this.spec = undefined;
   }
 
   clear(): void {
     this.spec = undefined;
+    this.shared = undefined;
   }
 
   stats(): FaultStats {
@@ -195,7 +209,12 @@ export class FaultInjector {
     if (!spec) return undefined;
     if (spec.ops && !spec.ops.includes(op)) return undefined;
     if (spec.probability !== undefined && this.random() >= spec.probability) return undefined;
-    if (--this.remaining <= 0) this.spec = undefined;
+    if (this.shared) {
+      // Taken before firing: a crash or hang must not be able to skip the decrement.
+      const left = Atomics.sub(this.shared, 0, 1) - 1;
+      if (left <= 0) this.spec = undefined;
+      if (left < 0) return undefined; // another worker of this handle fired the last one
+    } else if (--this.remaining <= 0) this.spec = undefined;
     this.injected++;
     switch (spec.mode) {
       case 'crash':

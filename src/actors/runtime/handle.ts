@@ -94,7 +94,11 @@ export interface ActorSpec {
   readonly defaultDeadlineMs?: Partial<PerClass<number>>;
   /** Slabs the worker may resolve SlotRefs in. */
   readonly slabs?: readonly ClusterSlab[];
-  /** A fault armed in every worker this handle starts (e.g. to test restart-loop protection). */
+  /**
+   * A fault armed in every worker this handle starts (e.g. to test restart-loop protection, or a
+   * crash at the journal's recovery). Its `count` is shared by all those workers: `count: 1` fires
+   * once in all, so the request retried on the next worker goes through.
+   */
   readonly fault?: FaultSpec;
 }
 
@@ -181,6 +185,8 @@ export class ActorHandle<P extends OpMap<P>> {
   private exitDetail: string | undefined;
   private failure = 'unknown';
   private idleWaiter: (() => void) | undefined;
+  /** Firings left of spec.fault's count, shared with every worker (see faults.ts). */
+  private readonly faultBudget: SharedArrayBuffer | undefined;
 
   private completed = 0;
   private errorReplies = 0;
@@ -195,6 +201,10 @@ export class ActorHandle<P extends OpMap<P>> {
     this.deadlines = { ...DEFAULT_DEADLINE_MS, ...spec.defaultDeadlineMs };
     this.maxAttempts = spec.maxAttempts ?? 3;
     if (spec.fault) validateFaultSpec(spec.fault);
+    if (spec.fault?.count !== undefined) {
+      this.faultBudget = new SharedArrayBuffer(4);
+      Atomics.store(new Int32Array(this.faultBudget), 0, spec.fault.count);
+    }
     this.queue = new RequestQueue<PendingRequest>(spec.queue, {
       onShed: (pending, error) => pending.reject(error),
     });
@@ -220,6 +230,14 @@ export class ActorHandle<P extends OpMap<P>> {
 
   get state(): LifecycleState {
     return this.current;
+  }
+
+  /**
+   * Why the last worker failed, known as soon as the handle decides it (stats().lastError is the
+   * lifecycle's copy, updated only once the transition to `failed` has settled).
+   */
+  get lastFailure(): string {
+    return this.failure;
   }
 
   /** Starts the worker and resolves once it is ready; rejects if the actor gives up starting. */
@@ -361,6 +379,7 @@ export class ActorHandle<P extends OpMap<P>> {
       control: port2,
       slabs: (this.spec.slabs ?? []).map((slab) => slab.handle()),
       fault: this.spec.fault,
+      faultBudget: this.faultBudget,
       options: this.spec.options,
     };
     let worker: Worker;

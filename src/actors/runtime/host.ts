@@ -53,6 +53,12 @@ export interface ActorContext<S> {
   setDegraded(reason: string): void;
   /** Back to full service after setDegraded. */
   setReady(): void;
+  /**
+   * Counts a heartbeat now. The heartbeat timer cannot fire while a handler runs synchronously, so a
+   * handler in a long synchronous job (the journal's recovery scans the whole map) calls this between
+   * steps; otherwise the supervisor would take the busy worker for a hung one and kill it.
+   */
+  keepAlive(): void;
 }
 
 export type ActorHandlers<P extends OpMap<P>, S> = {
@@ -98,6 +104,7 @@ class ActorHost<P extends OpMap<P>, S> {
   private handled = 0;
   private failed = 0;
   private whenIdle: (() => void) | undefined;
+  private readonly beats: Int32Array;
 
   constructor(
     private readonly definition: ActorDefinition<P, S>,
@@ -106,7 +113,10 @@ class ActorHost<P extends OpMap<P>, S> {
   ) {
     this.concurrency = Math.max(1, definition.concurrency ?? 1);
     this.slabs = SlabSet.attach(data.slabs);
-    if (data.fault) this.faults.set(data.fault);
+    this.beats = new Int32Array(data.heartbeat);
+    if (data.fault) {
+      this.faults.set(data.fault, data.faultBudget ? new Int32Array(data.faultBudget) : undefined);
+    }
   }
 
   async start(): Promise<void> {
@@ -130,7 +140,7 @@ class ActorHost<P extends OpMap<P>, S> {
   }
 
   private startHeartbeat(): void {
-    const beats = new Int32Array(this.data.heartbeat);
+    const beats = this.beats;
     Atomics.add(beats, HEARTBEAT_WORD, 1);
     // unref: the data port keeps the worker alive, the heartbeat must not keep a finished one alive.
     setInterval(() => Atomics.add(beats, HEARTBEAT_WORD, 1), this.data.heartbeatIntervalMs).unref();
@@ -196,6 +206,7 @@ class ActorHost<P extends OpMap<P>, S> {
       slabs: this.slabs,
       setDegraded: (reason) => this.report('degraded', reason),
       setReady: () => this.report('ready'),
+      keepAlive: () => void Atomics.add(this.beats, HEARTBEAT_WORD, 1),
     };
   }
 

@@ -26,6 +26,8 @@ export interface ActorWorkerData {
   readonly slabs: readonly ClusterSlabHandle[];
   /** A fault to arm before the first message (re-applied by the supervisor after each respawn). */
   readonly fault: FaultSpec | undefined;
+  /** Int32 word 0: firings left of `fault`'s count, shared by every worker of the handle (or absent). */
+  readonly faultBudget: SharedArrayBuffer | undefined;
   /** The actor's own start options, given to its init. */
   readonly options: unknown;
 }

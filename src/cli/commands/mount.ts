@@ -11,12 +11,41 @@ import { loadConfig } from '../../config';
 import { findMount, defaultLogPath } from '../../daemon/paths';
 import { runDaemon, type DaemonArgs, type DaemonMessage } from '../../daemon/main';
 import { ImapError } from '../../protocol/errors';
+import { parseFaultCommand } from '../../actors/runtime/faults';
+import { ACTOR_NAMES, type StartFault } from '../../daemon/mount-session';
 
 interface MountOptions {
   config?: string;
   foreground?: boolean;
   o: string[];
+  fault: string[];
   json?: boolean;
+}
+
+/**
+ * `--fault 'ACTOR MODE [--count K] [--op OP] ...'`: the words of `imapfs debug fault` after the
+ * mountpoint, for a fault armed in the actor's first worker, before its first message. That is how
+ * a fault reaches the journal's recovery, which runs before the mount exists for `debug fault`.
+ */
+export function parseStartFaults(texts: readonly string[]): StartFault[] {
+  const faults = texts.map((text) => {
+    const command = parseFaultCommand(text.trim().split(/\s+/));
+    if (command.kind !== 'set') {
+      throw new ImapError('IMAP_E_USAGE', `--fault ${JSON.stringify(text)}: --clear has no meaning at mount`);
+    }
+    if (!(ACTOR_NAMES as readonly string[]).includes(command.actor)) {
+      throw new ImapError(
+        'IMAP_E_USAGE',
+        `--fault ${JSON.stringify(text)}: no actor '${command.actor}' (actors: ${ACTOR_NAMES.join(', ')})`,
+      );
+    }
+    return { actor: command.actor, spec: command.spec };
+  });
+  // An actor has one spawn fault (ActorSpec.fault): a second would be silently ignored.
+  const actors = faults.map((f) => f.actor);
+  const twice = actors.find((actor, i) => actors.indexOf(actor) !== i);
+  if (twice) throw new ImapError('IMAP_E_USAGE', `--fault: one fault per actor; '${twice}' has two`);
+  return faults;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -99,9 +128,16 @@ export function registerMount(program: Command): void {
     .option('-c, --config <file>', 'YAML config file')
     .option('-f, --foreground', 'run in the foreground (logs to stderr)')
     .option('-o <options>', 'mount options: ro, allow_other, nogrow, key=value …', collect, [])
+    .option(
+      '--fault <words>',
+      "testing: arm a fault in an actor from its start, in `imapfs debug fault` words, e.g. 'journal crash --count 1 --op recover' (repeatable)",
+      collect,
+      [],
+    )
     .option('--json', 'print the result as JSON')
     .action(async (map: string, mountpoint: string, opts: MountOptions) => {
       const config = loadConfig({ file: opts.config, options: opts.o });
+      const faults = parseStartFaults(opts.fault);
       if (!fs.existsSync(map)) throw new ImapError('IMAP_E_MAP_MISSING', map);
       checkMountpoint(mountpoint);
       const logPath = config.log.file || defaultLogPath(map);
@@ -111,6 +147,7 @@ export function registerMount(program: Command): void {
         configFile: opts.config ? path.resolve(opts.config) : undefined,
         options: opts.o,
         logPath: opts.foreground ? undefined : logPath,
+        ...(faults.length > 0 ? { faults } : {}),
       };
       if (opts.foreground) {
         await runDaemon(args, (msg) => {
