@@ -72,6 +72,11 @@ const MAX_PREFETCH_INFLIGHT = 2;
 const STREAMS = 1024;
 /** First prefetch window, in clusters (grows ×2 per window up to cache.prefetch.window_clusters). */
 const FIRST_WINDOW = 64;
+/**
+ * Seconds of the reader's measured rate a sequential window holds: a slow reader gets small windows
+ * (less read that it may never use, less cache churn), a fast one the full window_clusters.
+ */
+const WINDOW_LEAD_S = 0.1;
 /** Reads this many times in a pattern before prefetching. */
 const TRIGGER = 2;
 const MAX_STRIDE_SPAN = 16 << 20;
@@ -105,6 +110,11 @@ interface Stream {
   /** Bytes [.., frontier) were prefetched (or are being). */
   frontier: number;
   window: number;
+  /** Reader's sequential rate (bytes/s, smoothed over windows); 0 until two windows were started. */
+  rateBps: number;
+  /** When the last window was started and how far the reader was then. */
+  markMs: number;
+  markEnd: number;
   busy: boolean;
   eof: boolean;
   /** The window being fetched (file bytes): a read inside it waits for it once it is being read. */
@@ -126,6 +136,9 @@ export interface PrefetchCounters {
   neighbourSkippedBusy: number;
   skippedNoSlot: number;
   failed: number;
+  /** The last sequential window (clusters) and the reader rate it was sized for (bytes/s, 0 = not yet known). */
+  lastWindowClusters: number;
+  lastRateBps: number;
 }
 
 /**
@@ -157,6 +170,8 @@ export class CachedReader {
     neighbourSkippedBusy: 0,
     skippedNoSlot: 0,
     failed: 0,
+    lastWindowClusters: 0,
+    lastRateBps: 0,
   };
 
   constructor(private readonly deps: CachedReadDeps) {}
@@ -343,6 +358,9 @@ export class CachedReader {
         strideRun: 0,
         frontier: 0,
         window: FIRST_WINDOW,
+        rateBps: 0,
+        markMs: 0,
+        markEnd: -1,
         busy: false,
         eof: false,
         inflight: null,
@@ -366,6 +384,8 @@ export class CachedReader {
         s.stride = stride;
         s.frontier = 0;
         s.window = FIRST_WINDOW;
+        s.rateBps = 0;
+        s.markEnd = -1;
         s.eof = false;
       }
     }
@@ -375,14 +395,17 @@ export class CachedReader {
     if (s.busy || s.eof || this.prefetchInflight >= MAX_PREFETCH_INFLIGHT) return;
     const maxWindow = this.deps.config.cache.prefetch.window_clusters;
     if (s.seqRun >= TRIGGER) {
-      const windowBytes = Math.min(s.window, maxWindow) * CLUSTER_SIZE;
+      const windowBytes = this.sequentialWindow(s, maxWindow) * CLUSTER_SIZE;
       if (s.frontier < s.lastEnd) s.frontier = alignUp(s.lastEnd);
       // Start the next window when the reader is within half a window of the prefetched frontier.
       if (s.frontier - s.lastEnd > windowBytes / 2) return;
+      this.measureRate(s);
       const from = s.frontier;
       s.frontier = from + windowBytes;
       s.window = Math.min(s.window * 2, maxWindow);
       this.prefetch.windows++;
+      this.prefetch.lastWindowClusters = windowBytes / CLUSTER_SIZE;
+      this.prefetch.lastRateBps = Math.round(s.rateBps);
       this.startPrefetch(s, ino, from, windowBytes, [{ offset: from, length: windowBytes }]);
     } else if (s.strideRun >= TRIGGER && s.stride > 0) {
       const per = Math.ceil(len / CLUSTER_SIZE) + 1;
@@ -399,6 +422,30 @@ export class CachedReader {
       const spanFrom = pieces[0]!.offset;
       this.startPrefetch(s, ino, spanFrom, next - s.stride + len - spanFrom, pieces);
     }
+  }
+
+  /**
+   * Clusters of the next sequential window: the ramp (×2 per window from FIRST_WINDOW) capped by
+   * window_clusters and by WINDOW_LEAD_S of the reader's measured rate (never below FIRST_WINDOW).
+   */
+  private sequentialWindow(s: Stream, maxWindow: number): number {
+    let window = Math.min(s.window, maxWindow);
+    if (s.rateBps > 0) {
+      const forRate = Math.ceil((s.rateBps * WINDOW_LEAD_S) / CLUSTER_SIZE);
+      window = Math.min(window, Math.max(FIRST_WINDOW, forRate));
+    }
+    return Math.max(1, Math.min(window, maxWindow));
+  }
+
+  /** The reader's rate since the previous window started, averaged with the earlier estimate. */
+  private measureRate(s: Stream): void {
+    const now = performance.now();
+    if (s.markEnd >= 0 && s.lastEnd > s.markEnd && now - s.markMs >= 1) {
+      const rate = ((s.lastEnd - s.markEnd) * 1000) / (now - s.markMs);
+      s.rateBps = s.rateBps > 0 ? (s.rateBps + rate) / 2 : rate;
+    }
+    s.markMs = now;
+    s.markEnd = s.lastEnd;
   }
 
   private startPrefetch(

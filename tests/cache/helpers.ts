@@ -119,6 +119,7 @@ export async function startDaemon(options: {
       enforcePermissions: false,
       growMailbox: null,
       durable: true,
+      recoveryDone: recoveredFlag(),
     },
   });
   const cache = supervisor.add<CacheOps>({
@@ -149,4 +150,11 @@ export async function startDaemon(options: {
     files,
     stop: () => supervisor.stopAll(),
   };
+}
+
+/** The map was opened (and recovered) above, before any actor: the journal may open its store at start. */
+function recoveredFlag(): SharedArrayBuffer {
+  const flag = new SharedArrayBuffer(4);
+  Atomics.store(new Int32Array(flag), 0, 1);
+  return flag;
 }

@@ -195,6 +195,58 @@ describe('cached read path (real actors, no FUSE)', () => {
   });
 });
 
+describe('read-ahead window adapts to the reader’s rate (real actors, no FUSE)', () => {
+  let d: Daemon;
+  const big = fileOf(3000, 7); // 11.7 MiB
+
+  beforeAll(async () => {
+    d = await startDaemon({ files: { big }, l1Bytes: 32 * MiB, l2Bytes: 8 * MiB });
+  });
+  afterAll(async () => {
+    await d.stop();
+    fs.rmSync(d.dir, { recursive: true, force: true });
+  });
+
+  /** Reads `clusters` sequentially in 32-cluster requests, pausing `pauseMs` after each; returns the windows seen. */
+  async function stream(
+    reader: CachedReader,
+    from: number,
+    clusters: number,
+    pauseMs: number,
+  ): Promise<number[]> {
+    const ino = d.files.get('big')!.ino;
+    const windows: number[] = [];
+    for (let c = from; c < from + clusters; c += 32) {
+      const off = c * CLUSTER_SIZE;
+      const got = await readAll(reader, ino, off, 32 * CLUSTER_SIZE);
+      // Buffer.equals, not toEqual: a deep compare of 128 KiB takes about a second, which would
+      // make every reader look slow.
+      expect(got.equals(big.subarray(off, off + 32 * CLUSTER_SIZE))).toBe(true);
+      if (reader.prefetch.lastWindowClusters !== windows[windows.length - 1])
+        windows.push(reader.prefetch.lastWindowClusters);
+      if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+    }
+    return windows;
+  }
+
+  test('a slow reader keeps small windows, a fast one ramps to window_clusters', async () => {
+    // 128 KiB every 60 ms ≈ 2 MB/s: 0.1 s of that is ~50 clusters, so the window stays at the floor (64).
+    const slow = new CachedReader(d);
+    await stream(slow, 0, 640, 60);
+    expect(slow.prefetch.windows).toBeGreaterThan(3);
+    expect(slow.prefetch.lastRateBps).toBeGreaterThan(0);
+    expect(slow.prefetch.lastRateBps).toBeLessThan(4e6);
+    expect(slow.prefetch.lastWindowClusters).toBe(64);
+
+    // As fast as the actors serve it (tens of MB/s): the ramp reaches the configured maximum (256).
+    await d.cache.request('clear', {});
+    const fast = new CachedReader(d);
+    const seen = await stream(fast, 1000, 1900, 0);
+    expect(seen).toContain(256);
+    expect(fast.prefetch.lastRateBps).toBeGreaterThan(slow.prefetch.lastRateBps * 4);
+  });
+});
+
 describe('warming', () => {
   test('the hottest clusters recorded at a clean stop are loaded at the next start', async () => {
     const files = { w: fileOf(300, 5) };
