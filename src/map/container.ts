@@ -66,7 +66,7 @@ import { syncDir, syncFile } from './file-sync';
 import { IntentLog } from './intents';
 import { RangeGate } from './range-gate';
 import { PLAN_CLUSTERS, RunPlan } from './run-plan';
-import { runSpans } from './span-io';
+import { runSpans, runSpansSync } from './span-io';
 import { buildHead, readExactly, readStructure, writeSuperblockChunk } from './structure';
 import { type Superblock, isValidUuid, newUuid } from './superblock';
 
@@ -305,6 +305,24 @@ export class MapContainer {
           'clusters',
         );
       }
+      plan.gather(out, outOffset + done * CLUSTER_SIZE);
+    }
+  }
+
+  /**
+   * readClusters with each plan's spans as one batch through the span-io addon, on this thread: the
+   * scheduler's path for a lone request. A batch not in the page cache is announced to the kernel
+   * whole (deep device queue) instead of read one span at a time.
+   */
+  readClustersBatched(first: number, count: number, out: Buffer, outOffset = 0): void {
+    this.assertOpen();
+    this.checkRun(first, count);
+    checkBuffer(out, outOffset, count, 'out');
+    const plan = this.plan;
+    for (let done = 0; done < count; done += PLAN_CLUSTERS) {
+      const n = Math.min(PLAN_CLUSTERS, count - done);
+      plan.plan(first + done, n, false);
+      runSpansSync(this.fd, plan.allSpans(), 'clusters');
       plan.gather(out, outOffset + done * CLUSTER_SIZE);
     }
   }

@@ -139,7 +139,7 @@ runActor<SchedulerOps, SchedulerState>({
         write: (first, data, off, count) => map.writeClustersAsync(first, data, off, count),
       },
       inlineIo: {
-        read: (first, count, out, off) => Promise.resolve(map.readClusters(first, count, out, off)),
+        read: (first, count, out, off) => Promise.resolve(map.readClustersBatched(first, count, out, off)),
         write: (first, data, off, count) => Promise.resolve(map.writeClusters(first, data, off, count)),
       },
       servedInline: 0,

@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <node_api.h>
@@ -59,14 +61,40 @@ static void free_batch(Batch *b) {
   free(b);
 }
 
+/*
+ * A read batch whose bytes are not in the page cache would otherwise go to the disk one span at a
+ * time (the spans of a cluster are rows apart in the file, so the kernel's read-ahead sees random
+ * reads): the first span that would block (preadv2 RWF_NOWAIT → EAGAIN) makes us ask for all the
+ * remaining spans at once (POSIX_FADV_WILLNEED starts their reads asynchronously), so the device
+ * gets a deep queue instead of a depth of one. A batch already cached costs nothing extra.
+ */
+static void announce_rest(Batch *b, uint32_t from) {
+  for (uint32_t i = from; i < b->count; i++) {
+    /* Advice only: a failure just means the reads below go one at a time. */
+    (void)posix_fadvise(b->fd, (off_t)b->file_offsets[i], (off_t)b->lengths[i], POSIX_FADV_WILLNEED);
+  }
+}
+
 static void run_batch(napi_env env, void *data) {
   Batch *b = data;
+  int announced = b->write || b->count < 2;
   for (uint32_t i = 0; i < b->count && b->error == 0 && !b->hit_eof; i++) {
     off_t pos = (off_t)b->file_offsets[i];
     uint8_t *p = b->data + b->buffer_offsets[i];
     size_t left = (size_t)b->lengths[i];
     while (left > 0) {
-      ssize_t n = b->write ? pwrite(b->fd, p, left, pos) : pread(b->fd, p, left, pos);
+      ssize_t n;
+      if (!announced) {
+        struct iovec iov = {.iov_base = p, .iov_len = left};
+        n = preadv2(b->fd, &iov, 1, pos, RWF_NOWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EOPNOTSUPP || errno == EINVAL)) {
+          announce_rest(b, i);
+          announced = 1;
+          continue;
+        }
+      } else {
+        n = b->write ? pwrite(b->fd, p, left, pos) : pread(b->fd, p, left, pos);
+      }
       if (n < 0) {
         if (errno == EINTR) continue;
         b->error = errno;
@@ -105,6 +133,25 @@ static const char *errno_name(int e) {
   }
 }
 
+/* The Error for a failed batch: code = errno name (or "EOF"), errno = -errno. */
+static napi_value batch_error(napi_env env, Batch *b) {
+  char message[160];
+  const char *code = b->hit_eof ? "EOF" : errno_name(b->error);
+  if (b->hit_eof) {
+    snprintf(message, sizeof message, "end of file at %.0f", b->fail_at);
+  } else {
+    snprintf(message, sizeof message, "%s at %.0f: %s", b->write ? "pwrite" : "pread", b->fail_at,
+             strerror(b->error));
+  }
+  napi_value msg, code_value, err, errno_value;
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_value);
+  napi_create_error(env, code_value, msg, &err);
+  napi_create_int32(env, b->hit_eof ? 0 : -b->error, &errno_value);
+  napi_set_named_property(env, err, "errno", errno_value);
+  return err;
+}
+
 static void finish_batch(napi_env env, napi_status status, void *data) {
   Batch *b = data;
   if (status != napi_ok && b->error == 0) b->error = ECANCELED;
@@ -113,21 +160,7 @@ static void finish_batch(napi_env env, napi_status status, void *data) {
     napi_get_undefined(env, &undefined);
     napi_resolve_deferred(env, b->deferred, undefined);
   } else {
-    char message[160];
-    const char *code = b->hit_eof ? "EOF" : errno_name(b->error);
-    if (b->hit_eof) {
-      snprintf(message, sizeof message, "end of file at %.0f", b->fail_at);
-    } else {
-      snprintf(message, sizeof message, "%s at %.0f: %s", b->write ? "pwrite" : "pread", b->fail_at,
-               strerror(b->error));
-    }
-    napi_value msg, code_value, err, errno_value;
-    napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-    napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_value);
-    napi_create_error(env, code_value, msg, &err);
-    napi_create_int32(env, b->hit_eof ? 0 : -b->error, &errno_value);
-    napi_set_named_property(env, err, "errno", errno_value);
-    napi_reject_deferred(env, b->deferred, err);
+    napi_reject_deferred(env, b->deferred, batch_error(env, b));
   }
   napi_delete_reference(env, b->buffer_ref);
   napi_delete_async_work(env, b->work);
@@ -160,7 +193,8 @@ static void *copy_typed(napi_env env, napi_value value, napi_typedarray_type wan
   return copy;
 }
 
-static napi_value span_io(napi_env env, napi_callback_info info) {
+/* Parses and checks the 7 arguments into a fresh Batch (NULL with a pending exception). */
+static Batch *parse_batch(napi_env env, napi_callback_info info, napi_value *buffer) {
   size_t argc = 7;
   napi_value argv[7];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -222,10 +256,18 @@ static napi_value span_io(napi_env env, napi_callback_info info) {
       return NULL;
     }
   }
+  *buffer = argv[2];
+  return b;
+}
 
+/* The batch off the JS thread: a promise settled from a libuv pool thread's work. */
+static napi_value span_io(napi_env env, napi_callback_info info) {
+  napi_value buffer;
+  Batch *b = parse_batch(env, info, &buffer);
+  if (!b) return NULL;
   napi_value promise, name;
   if (napi_create_promise(env, &b->deferred, &promise) != napi_ok ||
-      napi_create_reference(env, argv[2], 1, &b->buffer_ref) != napi_ok ||
+      napi_create_reference(env, buffer, 1, &b->buffer_ref) != napi_ok ||
       napi_create_string_utf8(env, "imapfs.spanIo", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_async_work(env, NULL, name, run_batch, finish_batch, b, &b->work) != napi_ok ||
       napi_queue_async_work(env, b->work) != napi_ok) {
@@ -236,9 +278,26 @@ static napi_value span_io(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/*
+ * The same batch on the calling thread (the scheduler's inline path for a lone request): no thread
+ * hand-off, but the read-ahead announcement of run_batch, which plain readSync calls cannot make.
+ */
+static napi_value span_io_sync(napi_env env, napi_callback_info info) {
+  napi_value buffer;
+  Batch *b = parse_batch(env, info, &buffer);
+  if (!b) return NULL;
+  run_batch(env, b);
+  if (b->error != 0 || b->hit_eof) napi_throw(env, batch_error(env, b));
+  free_batch(b);
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
-  napi_value fn;
+  napi_value fn, fn_sync;
   if (napi_create_function(env, "spanIo", NAPI_AUTO_LENGTH, span_io, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "spanIo", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "spanIoSync", NAPI_AUTO_LENGTH, span_io_sync, NULL, &fn_sync) != napi_ok)
+    return NULL;
+  if (napi_set_named_property(env, exports, "spanIoSync", fn_sync) != napi_ok) return NULL;
   return exports;
 }

@@ -1,0 +1,76 @@
+/**
+ * Batched span I/O through the span-io addon: the synchronous batch (the scheduler's path for a lone
+ * request) reads the same bytes as plain readSync calls, with the map's pages in the page cache and
+ * with them dropped (then the batch announces its spans to the kernel first), and reports a file cut
+ * short as IMAP_E_TRUNCATED, not as garbage.
+ */
+import { existsSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLUSTER_SIZE, MapContainer } from '../../src/map';
+import { MapLayout } from '../../src/map/layout';
+import { ImapError } from '../../src/protocol/errors';
+import { clusterPattern, withTempDir } from './helpers';
+
+let tmp: { dir: string; cleanup: () => void };
+beforeEach(() => {
+  tmp = withTempDir();
+});
+afterEach(() => tmp.cleanup());
+
+const SIDE = 2048; // 4096 clusters, rows of 8 KiB: a 256-cluster plan is 512 spans
+
+function makeMap(): { path: string; expected: Buffer } {
+  const path = join(tmp.dir, 'm.png');
+  const m = MapContainer.create(path, { side: SIDE });
+  const count = 1000;
+  const expected = Buffer.alloc(count * CLUSTER_SIZE);
+  for (let c = 0; c < count; c++) clusterPattern(c, 3).copy(expected, c * CLUSTER_SIZE);
+  m.writeClusters(0, expected);
+  m.checkpoint();
+  m.close();
+  return { path, expected };
+}
+
+/** Drops clean page-cache pages (root only): the next read of the map goes to the device. */
+function dropCaches(): boolean {
+  const knob = '/proc/sys/vm/drop_caches';
+  if (process.getuid?.() !== 0 || !existsSync(knob)) return false;
+  writeFileSync(knob, '1');
+  return true;
+}
+
+test('a batched read gives the bytes plain reads give, cached and cold', () => {
+  const { path, expected } = makeMap();
+  const m = MapContainer.open(path, { readOnly: true });
+  const plain = Buffer.alloc(expected.length);
+  m.readClusters(0, 1000, plain);
+  expect(plain.equals(expected)).toBe(true);
+  const batched = Buffer.alloc(expected.length);
+  m.readClustersBatched(0, 1000, batched);
+  expect(batched.equals(expected)).toBe(true);
+  dropCaches(); // without root the cached case is all this test can check
+  const cold = Buffer.alloc(expected.length);
+  m.readClustersBatched(0, 1000, cold);
+  expect(cold.equals(expected)).toBe(true);
+  // An unaligned run in the middle, into a buffer offset.
+  const part = Buffer.alloc(300 * CLUSTER_SIZE + 7);
+  m.readClustersBatched(123, 300, part, 7);
+  expect(part.subarray(7).equals(expected.subarray(123 * CLUSTER_SIZE, 423 * CLUSTER_SIZE))).toBe(true);
+  m.close();
+});
+
+test('a map cut short fails the batch with IMAP_E_TRUNCATED', () => {
+  const { path } = makeMap();
+  const m = MapContainer.open(path, { readOnly: true });
+  // Cut inside the rows of cluster 0's tile band: the batch meets end of file mid-plan.
+  truncateSync(path, new MapLayout(SIDE).fileOffsetOfRaw(new MapLayout(SIDE).rawOffsetOfPixel(0, 20)));
+  let err: unknown;
+  try {
+    m.readClustersBatched(0, 256, Buffer.alloc(256 * CLUSTER_SIZE));
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(ImapError);
+  expect((err as ImapError).code).toBe('IMAP_E_TRUNCATED');
+  m.close();
+});
