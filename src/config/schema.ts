@@ -63,8 +63,14 @@ export const ConfigSchema = z
       .object({
         /** Writers block when this much data waits to be written (write-behind bound). */
         max_dirty_bytes: size('64M'),
-        /** Unit of write-behind flushes and CLI streaming. */
-        chunk_bytes: size('1M'),
+        /**
+         * Unit of write-behind: the size of each buffer a file's writes collect in before it is
+         * flushed to the map as one run (and the CLI's default --chunk-size is the same 1M).
+         */
+        chunk_bytes: size('1M').refine(
+          (n) => n % 4096 === 0 && n >= 64 * 1024 && n <= 64 * 1024 * 1024,
+          'must be a multiple of 4K between 64K and 64M',
+        ),
       })
       .strict()
       .prefault({}),
@@ -141,7 +147,24 @@ export const ConfigSchema = z
       .strict()
       .prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    // A FUSE write is copied into one write-behind buffer whole, and the bound needs two buffers.
+    if (c.io.chunk_bytes < c.fuse.max_write) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['io', 'chunk_bytes'],
+        message: `must be at least fuse.max_write (${c.fuse.max_write})`,
+      });
+    }
+    if (c.io.chunk_bytes * 2 > c.io.max_dirty_bytes) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['io', 'chunk_bytes'],
+        message: `must be at most half of io.max_dirty_bytes (${c.io.max_dirty_bytes})`,
+      });
+    }
+  });
 
 export type ConfigInput = z.input<typeof ConfigSchema>;
 export type Config = z.output<typeof ConfigSchema>;

@@ -117,8 +117,10 @@ export class MountSession {
     const lock = acquireMapLock(args.map);
 
     const readSlab = ClusterSlab.create({ id: 1, slotCount: READ_SLOTS, slotSize: SLOT_BYTES });
-    const writeSlots = Math.max(2, Math.floor(config.io.max_dirty_bytes / SLOT_BYTES));
-    const writeSlab = ClusterSlab.create({ id: 2, slotCount: writeSlots, slotSize: SLOT_BYTES });
+    // Write-behind buffers are io.chunk_bytes each; io.max_dirty_bytes bounds them all.
+    const chunk = config.io.chunk_bytes;
+    const writeSlots = Math.max(2, Math.floor(config.io.max_dirty_bytes / chunk));
+    const writeSlab = ClusterSlab.create({ id: 2, slotCount: writeSlots, slotSize: chunk });
     const growMailbox = config.map.grow && !readOnly ? createSyncCallBuffer() : null;
 
     const supervisor = new Supervisor({ slabs: [readSlab, writeSlab], startTimeoutMs: 60_000 });
@@ -449,6 +451,7 @@ export class MountSession {
       cache,
       scheduler,
       writeBehind: {
+        chunkBytes: this.config.io.chunk_bytes,
         committedBytes: this.frontEnd.writes.committedBytes,
         flushes: this.frontEnd.writes.flushes,
         backgroundErrors: this.health.backgroundErrors,

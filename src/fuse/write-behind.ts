@@ -23,6 +23,7 @@ import { isImapError } from '../protocol/errors';
 import type { JournalOps } from '../protocol/journal';
 import type { SchedulerOps } from '../protocol/scheduler';
 import type { WritePlan } from '../fs/data-path';
+import { MAX_IO_BYTES } from '../fs/plan-executor';
 
 interface Buffered {
   readonly ino: number;
@@ -182,14 +183,30 @@ export class WriteBehind {
     }
   }
 
+  /**
+   * One buffer through the data path, in pieces of at most MAX_IO_BYTES (an executor's largest plan):
+   * a buffer of io.chunk_bytes larger than that lands as consecutive runs, each its own transaction.
+   */
   private async flushOnce(buf: Buffered, priority: PriorityClass): Promise<void> {
+    for (let done = 0; done < buf.length; done += MAX_IO_BYTES) {
+      await this.flushPiece(buf, done, Math.min(MAX_IO_BYTES, buf.length - done), priority);
+    }
+    this.flushes++;
+  }
+
+  private async flushPiece(
+    buf: Buffered,
+    from: number,
+    length: number,
+    priority: PriorityClass,
+  ): Promise<void> {
     const { journal, scheduler, slab } = this.deps;
     const opts = { priority, caller: buf.caller, idempotent: true } as const;
     let plan: WritePlan | undefined;
     let journalGen = journal.stats().restarts;
     try {
       const prepare = () =>
-        journal.request('prepareWrite', { ino: buf.ino, offset: buf.offset, length: buf.length }, opts);
+        journal.request('prepareWrite', { ino: buf.ino, offset: buf.offset + from, length }, opts);
       try {
         plan = await prepare();
       } catch (err) {
@@ -202,13 +219,12 @@ export class WriteBehind {
       const crcs = await scheduler.request(
         'write',
         { plan },
-        { ...opts, data: slab.ref(buf.slot, 0, buf.length) },
+        { ...opts, data: slab.ref(buf.slot, from, length) },
       );
       // The new run may hold a freed cluster's old bytes in the cache: drop them before it goes live.
       await invalidateRuns(scheduler, plan.runs);
       const inode = await journal.request('commitWrite', { plan, crcs, mtimeNs: buf.mtimeNs }, opts);
-      this.committedBytes += buf.length;
-      this.flushes++;
+      this.committedBytes += length;
       this.deps.onCommitted(inode);
     } catch (err) {
       // A journal restarted since the plan was prepared already returned its clusters (recovery).
