@@ -44,6 +44,25 @@ export interface OpenReport {
   orphansRemoved: number;
 }
 
+/** Sidecar meta key of the last open that repaired anything (JSON of LastRecovery). */
+export const LAST_RECOVERY_KEY = 'last_recovery';
+
+export interface LastRecovery extends OpenReport {
+  atMs: number;
+}
+
+/** The last recovery recorded in the sidecar, or null (none, or unreadable: it is only a report). */
+export function lastRecovery(store: MetadataStore): LastRecovery | null {
+  const row = store.allMeta().find((r) => r.key === LAST_RECOVERY_KEY);
+  if (!row || typeof row.value !== 'string') return null;
+  try {
+    return JSON.parse(row.value) as LastRecovery;
+  } catch {
+    // Written by us as JSON; a damaged value only loses the report, never data.
+    return null;
+  }
+}
+
 export interface OpenMapOptions {
   /** Let the allocator grow the map when it is full (default true). */
   grow?: boolean;
@@ -161,6 +180,12 @@ export function openMap(path: string, options: OpenMapOptions = {}): OpenedMap {
       options,
     );
     opened.report.orphansRemoved = opened.fs.mountRecovery().orphans;
+    if (recovered || status === 'rebuilt' || opened.report.orphansRemoved > 0) {
+      // Kept in the sidecar so that `imapfs info` can tell later what the last recovery did, even
+      // when it was a mount's (the daemon holds the lock while mounted).
+      const record: LastRecovery = { atMs: Date.now(), ...opened.report };
+      store.transaction(() => store.putMeta(LAST_RECOVERY_KEY, JSON.stringify(record)));
+    }
     // After a crash the sidecar is ahead of imMD: fold it in now, so the PNG alone is complete again.
     if (recovered || opened.report.orphansRemoved > 0 || opened.compareMetadataChunk().state === 'differs') {
       opened.checkpoint();

@@ -193,6 +193,18 @@ async function expectRecoveredAfterOneFault(mode: 'crash' | 'hang', seed: number
   expect(log.match(/journal actor failed during recovery/g)).toHaveLength(1);
   expect(log).toMatch(mode === 'crash' ? /InjectedCrash/ : /no heartbeat for \d+ ms: worker hung/);
   await expectCleanAfterUmount(m);
+  // Offline afterwards, `imapfs info` still tells what the mount's recovery did: the repair came
+  // from the intent log, reading only the blocks of the regions written before the SIGKILL.
+  const info = await imapfs(['info', c.map, '--json']);
+  const last = (JSON.parse(info.stdout) as { lastRecovery: LastRecoveryJson | null }).lastRecovery;
+  expect(last?.atMs).toBeGreaterThanOrEqual(started);
+  expect(last?.recovered).toMatchObject({ scope: 'intents' });
+  expect(last!.recovered!.blocksScanned).toBeLessThan(last!.recovered!.blockCount);
+}
+
+interface LastRecoveryJson {
+  atMs: number;
+  recovered: { scope: string; blocksScanned: number; blockCount: number } | null;
 }
 
 /** A fault on every delivery: a clear error, nothing mounted, lock released; a plain mount then recovers. */

@@ -1,6 +1,6 @@
 /** `imapfs info MAP.png [--json]`: geometry, usage, generation, health. */
 import type { Command } from 'commander';
-import { openMap } from '../../fs/open-map';
+import { lastRecovery, openMap } from '../../fs/open-map';
 import { CLUSTER_SIZE } from '../../fs/types';
 import { MapContainer } from '../../map';
 import { printResult } from '../output';
@@ -44,11 +44,14 @@ export function registerInfo(program: Command): void {
           orphansRemoved: opened.report.orphansRemoved,
           /** What this open's crash recovery did (null when the map was clean). */
           recovery: opened.report.recovered,
+          /** The last open that repaired anything, this one or an earlier mount's (from the sidecar). */
+          lastRecovery: lastRecovery(store),
           intentLog: opened.map.intentStatus.inUse
             ? 'in use'
             : `not in use (${opened.map.intentStatus.reason})`,
         };
         const rec = info.recovery;
+        const last = info.lastRecovery;
         printResult(opts.json === true, info, () => [
           `map          ${mapPath}`,
           `format       v${info.formatVersion}, schema v${info.schemaVersion}`,
@@ -66,6 +69,15 @@ export function registerInfo(program: Command): void {
               ]
             : []),
           `intent log   ${info.intentLog}`,
+          ...(last
+            ? [
+                `last repair  ${new Date(last.atMs).toISOString()}: ${
+                  last.recovered
+                    ? `checksums (${last.recovered.scope === 'intents' ? 'intent log' : 'full scan'}, ${last.recovered.blocksScanned} of ${last.recovered.blockCount} blocks, ${last.recovered.chunksFixed} chunks fixed)`
+                    : 'no checksum repair'
+                }, sidecar ${last.sidecar}, ${last.orphansRemoved} orphans removed`,
+              ]
+            : []),
           `sidecar      ${info.sidecar}${info.sidecarReason ? ` (${info.sidecarReason})` : ''}`,
         ]);
       } finally {
