@@ -505,13 +505,26 @@ export class MapContainer {
    */
   private commitIntents(generation: bigint, [lo, hi]: [number, number]): void {
     if (this.readOnly) return;
-    if (this.intents !== null) {
-      this.intents.commit(this.blockSumTable, generation, lo, hi);
-    } else if (this.allSumsKnown()) {
-      this.intents = IntentLog.create(this.path, { ...this.sb, generation }, this.layout, this.blockSumTable);
-      this.intentsReason = null;
-    }
     this.intentsAtOpen = false;
+    try {
+      if (this.intents !== null) {
+        this.intents.commit(this.blockSumTable, generation, lo, hi);
+      } else if (this.allSumsKnown()) {
+        this.intents = IntentLog.create(
+          this.path,
+          { ...this.sb, generation },
+          this.layout,
+          this.blockSumTable,
+        );
+        this.intentsReason = null;
+      }
+    } catch (err) {
+      // The checkpoint itself stands; only the recovery shortcut is lost: a log cut short fails its
+      // CRCs at the next open (full scan, then rebuilt), and no more marks are written meanwhile.
+      this.intents?.close();
+      this.intents = null;
+      this.intentsReason = `intent log not written at the checkpoint: ${toImapError(err, 'intent log').message}`;
+    }
   }
 
   private allSumsKnown(): boolean {
@@ -609,9 +622,16 @@ export class MapContainer {
     // The old log describes the old geometry (open rejects it); a crash before this line just means
     // the next recovery scans everything.
     this.intents?.close();
-    this.intents = IntentLog.create(this.path, sb, newLayout, table);
+    this.intents = null;
     this.intentsAtOpen = false;
-    this.intentsReason = null;
+    try {
+      this.intents = IntentLog.create(this.path, sb, newLayout, table);
+      this.intentsReason = null;
+    } catch (err) {
+      // The map did grow; only the recovery shortcut is lost (a later crash means a full scan, and
+      // the next full repair rebuilds the log). Shown by intentStatus (imapfs info).
+      this.intentsReason = `intent log not rewritten after growth: ${toImapError(err, 'intent log').message}`;
+    }
   }
 
   // ---- lifetime ------------------------------------------------------------------------------
