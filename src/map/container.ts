@@ -288,13 +288,7 @@ export class MapContainer {
 
   /** Reads clusters [first, first+count) into out at outOffset. */
   readClusters(first: number, count: number, out: Buffer, outOffset = 0): void {
-    this.assertOpen();
-    this.checkRun(first, count);
-    checkBuffer(out, outOffset, count, 'out');
-    const plan = this.plan;
-    for (let done = 0; done < count; done += PLAN_CLUSTERS) {
-      const n = Math.min(PLAN_CLUSTERS, count - done);
-      plan.plan(first + done, n, false);
+    this.readPlanned(first, count, out, outOffset, (plan) => {
       for (let s = 0; s < plan.spanCount; s++) {
         readExactly(
           this.fd,
@@ -305,8 +299,7 @@ export class MapContainer {
           'clusters',
         );
       }
-      plan.gather(out, outOffset + done * CLUSTER_SIZE);
-    }
+    });
   }
 
   /**
@@ -315,14 +308,25 @@ export class MapContainer {
    * whole (deep device queue) instead of read one span at a time.
    */
   readClustersBatched(first: number, count: number, out: Buffer, outOffset = 0): void {
+    this.readPlanned(first, count, out, outOffset, (plan) =>
+      runSpansSync(this.fd, plan.allSpans(), 'clusters'),
+    );
+  }
+
+  private readPlanned(
+    first: number,
+    count: number,
+    out: Buffer,
+    outOffset: number,
+    readSpans: (plan: RunPlan) => void,
+  ): void {
     this.assertOpen();
     this.checkRun(first, count);
     checkBuffer(out, outOffset, count, 'out');
     const plan = this.plan;
     for (let done = 0; done < count; done += PLAN_CLUSTERS) {
-      const n = Math.min(PLAN_CLUSTERS, count - done);
-      plan.plan(first + done, n, false);
-      runSpansSync(this.fd, plan.allSpans(), 'clusters');
+      plan.plan(first + done, Math.min(PLAN_CLUSTERS, count - done), false);
+      readSpans(plan);
       plan.gather(out, outOffset + done * CLUSTER_SIZE);
     }
   }

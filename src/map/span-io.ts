@@ -50,15 +50,7 @@ export interface SpanBatch {
 export function runSpansSync(fd: number, batch: SpanBatch, what: string): void {
   if (batch.count === 0) return;
   try {
-    spanIoAddon().spanIoSync(
-      fd,
-      false,
-      batch.buffer,
-      batch.fileOffsets,
-      batch.lengths,
-      batch.bufferOffsets,
-      batch.count,
-    );
+    spanIoAddon().spanIoSync(...addonArgs(fd, false, batch));
   } catch (err) {
     throw spanError(err, false, what);
   }
@@ -68,18 +60,16 @@ export function runSpansSync(fd: number, batch: SpanBatch, what: string): void {
 export async function runSpans(fd: number, write: boolean, batch: SpanBatch, what: string): Promise<void> {
   if (batch.count === 0) return;
   try {
-    await spanIoAddon().spanIo(
-      fd,
-      write,
-      batch.buffer,
-      batch.fileOffsets,
-      batch.lengths,
-      batch.bufferOffsets,
-      batch.count,
-    );
+    await spanIoAddon().spanIo(...addonArgs(fd, write, batch));
   } catch (err) {
     throw spanError(err, write, what);
   }
+}
+
+type AddonArgs = Parameters<SpanIoAddon['spanIo']>;
+
+function addonArgs(fd: number, write: boolean, b: SpanBatch): AddonArgs {
+  return [fd, write, b.buffer, b.fileOffsets, b.lengths, b.bufferOffsets, b.count];
 }
 
 function spanError(err: unknown, write: boolean, what: string): ImapError {
