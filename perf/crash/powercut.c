@@ -40,6 +40,10 @@ static const char *prefix;
 static size_t prefix_len;
 static unsigned char fd_state[MAX_FD]; /* 0 unknown, 1 tracked, 2 not tracked */
 static char *fd_path[MAX_FD];
+/* The file each cached fd_state was resolved for: libuv closes with syscall(SYS_close), which this
+ * shim does not see, so a reused fd number must be recognized by its inode, not by a close. */
+static dev_t fd_dev[MAX_FD];
+static ino_t fd_ino[MAX_FD];
 static __thread int inside;
 
 static ssize_t (*real_write)(int, const void *, size_t);
@@ -88,7 +92,16 @@ static void log_bytes(const void *p, size_t n) {
 /* The tracked path of fd, or NULL. Called with mu held. */
 static const char *tracked(int fd) {
   if (log_fd < 0 || fd < 0 || fd >= MAX_FD || fd == log_fd) return NULL;
+  struct stat st;
+  if (fstat(fd, &st) != 0) return NULL;
+  if (fd_state[fd] != 0 && (fd_dev[fd] != st.st_dev || fd_ino[fd] != st.st_ino)) {
+    if (fd_state[fd] == 1) free(fd_path[fd]);
+    fd_path[fd] = NULL;
+    fd_state[fd] = 0;
+  }
   if (fd_state[fd] == 0) {
+    fd_dev[fd] = st.st_dev;
+    fd_ino[fd] = st.st_ino;
     char link[64], path[PATH_MAX];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
     ssize_t n = readlink(link, path, sizeof path - 1);

@@ -5,13 +5,16 @@
  * The API is synchronous and every statement is prepared once.
  *
  * Durability: commits run with `synchronous=NORMAL` by default, so a commit costs no fsync and
- * consecutive transactions are grouped; `sync()` is the durable point (it fsyncs the WAL by running a
- * PASSIVE checkpoint, which with one connection always completes). Automatic checkpoints are off, so
- * the WAL reaches the disk only when the owner says so: after the map's data is on disk (ordered,
- * copy-on-write writes; DESIGN.md §4). `synchronous: 'FULL'` makes every commit durable on its own.
+ * consecutive transactions are grouped. Two durable points: `syncWal()` (an fsync's: fdatasync of the
+ * WAL file, which holds every committed frame) and `sync()` (a checkpoint's: a PASSIVE checkpoint,
+ * which fsyncs the WAL, folds it into the database file and fsyncs that). Automatic checkpoints are
+ * off, so the WAL reaches the disk only when the owner says so: after the map's data is on disk
+ * (ordered, copy-on-write writes; DESIGN.md §4). `synchronous: 'FULL'` makes every commit durable on
+ * its own.
  */
+import { closeSync, fdatasyncSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { ImapError } from '../protocol/errors';
+import { ImapError, fromSystemError } from '../protocol/errors';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema';
 import type { Dirent, Extent, Inode, MetaInfo, NewInode, Run, Snapshot } from './types';
 
@@ -116,6 +119,8 @@ export class MetadataStore {
   private readonly s: ReturnType<typeof prepareStatements>;
   private readonly patchCache = new Map<string, Stmt>();
   private meta: MetaInfo;
+  /** The WAL file, opened on the first syncWal (it exists once something was committed). */
+  private walFd: number | null = null;
 
   private constructor(path: string, db: Db) {
     this.path = path;
@@ -193,7 +198,33 @@ export class MetadataStore {
     }
   }
 
+  /**
+   * The durable point of an fsync, without the cost of a checkpoint: every committed frame is in the
+   * WAL file, so making that file durable makes every transaction committed so far survive a power
+   * loss (SQLite recovers them from the WAL at the next open). The WAL keeps growing until sync().
+   */
+  syncWal(): void {
+    if (this.walFd === null) {
+      try {
+        this.walFd = openSync(`${this.db.name}-wal`, 'r');
+      } catch (err) {
+        // No WAL yet (nothing committed in WAL mode) or not WAL mode: the checkpoint path is right.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.sync();
+        throw fromSystemError(err, `opening ${this.db.name}-wal`);
+      }
+    }
+    try {
+      fdatasyncSync(this.walFd);
+    } catch (err) {
+      throw fromSystemError(err, `fdatasync ${this.db.name}-wal`);
+    }
+  }
+
   close(): void {
+    if (this.walFd !== null) {
+      closeSync(this.walFd);
+      this.walFd = null;
+    }
     if (this.db.open) this.db.close();
   }
 

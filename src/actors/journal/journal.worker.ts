@@ -246,7 +246,8 @@ runActor<JournalOps, JournalState>({
       return state.fs.getattr(p.plan.ino);
     },
     sync: (_p, { state }) => {
-      if (state.durable) state.store.sync();
+      // The WAL made durable; folding it into the database is the checkpoint's job (setGeneration).
+      if (state.durable) state.store.syncWal();
       return { released: state.fs.releasePending() };
     },
     exportMetadata: (p, { state }) => serializeStore(state.store, { generation: p.generation }),
