@@ -76,7 +76,7 @@ export class IntentLog {
 
   private constructor(
     readonly path: string,
-    private fd: number,
+    private readonly fd: number,
     private readonly layout: MapLayout,
     private readonly uuid: string,
     bitmap: Uint8Array,
