@@ -1,4 +1,5 @@
 /** Parses sizes such as 4096, 512K, 64M, 1G (binary units) and formats byte counts for people. */
+import { Option } from 'commander';
 import { ImapError } from '../protocol/errors';
 
 const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
@@ -18,9 +19,17 @@ export function parseSize(text: string): number {
 }
 
 /** The CLI's --chunk-size: the same default as io.chunk_bytes. */
-export const CHUNK_SIZE_DEFAULT = '1M';
+const CHUNK_SIZE_DEFAULT = '1M';
 const CHUNK_MIN = 4096;
 const CHUNK_MAX = 64 * 2 ** 20;
+
+/** The --chunk-size option of put, get, import and export (parsed by parseChunkSize). */
+export function chunkSizeOption(): Option {
+  return new Option(
+    '--chunk-size <size>',
+    'bytes per read and write between host and map (4K…64M, whole 4K)',
+  ).default(CHUNK_SIZE_DEFAULT);
+}
 
 /** A chunk size: whole clusters (a multiple of 4096), 4K to 64M. */
 export function parseChunkSize(text: string): number {

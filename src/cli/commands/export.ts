@@ -12,7 +12,7 @@ import { TarWriter } from '../archive/tar-writer';
 import { printResult, stdoutCarriesData } from '../output';
 import { byteProgress, progressMode } from '../progress';
 import { rethrowAfter } from '../report';
-import { CHUNK_SIZE_DEFAULT, formatBytes, parseChunkSize } from '../size';
+import { chunkSizeOption, formatBytes, parseChunkSize } from '../size';
 
 interface ExportOptions {
   json?: boolean;
@@ -29,11 +29,7 @@ export function registerExport(program: Command): void {
     .argument('[archive]', 'the archive file, or - for stdout (the same as -o)')
     .option('-o, --output <file>', 'the archive file, or - for stdout (the default)')
     .option('--json', 'print the result as JSON')
-    .option(
-      '--chunk-size <size>',
-      'bytes per read and write between host and map (4K…64M, whole 4K)',
-      CHUNK_SIZE_DEFAULT,
-    )
+    .addOption(chunkSizeOption())
     .action(async (mapPath: string, src: string, file: string | undefined, opts: ExportOptions) => {
       const json = opts.json === true;
       const chunkBytes = parseChunkSize(opts.chunkSize);

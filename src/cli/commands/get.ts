@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { openMap } from '../../fs/open-map';
 import { printResult } from '../output';
 import { byteProgress, progressMode } from '../progress';
-import { CHUNK_SIZE_DEFAULT, formatBytes, parseChunkSize } from '../size';
+import { chunkSizeOption, formatBytes, parseChunkSize } from '../size';
 import { CopyOut } from '../tree-copy';
 
 export function registerGet(program: Command): void {
@@ -14,11 +14,7 @@ export function registerGet(program: Command): void {
     .argument('<src>', 'a path inside the map')
     .argument('<dest>', 'a local path (an existing directory receives SRC by its name)')
     .option('--json', 'print the result as JSON')
-    .option(
-      '--chunk-size <size>',
-      'bytes per read and write between host and map (4K…64M, whole 4K)',
-      CHUNK_SIZE_DEFAULT,
-    )
+    .addOption(chunkSizeOption())
     .action((mapPath: string, src: string, dest: string, opts: { json?: boolean; chunkSize: string }) => {
       const json = opts.json === true;
       const chunkBytes = parseChunkSize(opts.chunkSize);

@@ -13,9 +13,9 @@ import { TarReader } from '../archive/tar-reader';
 import { printResult } from '../output';
 import { byteProgress, progressMode } from '../progress';
 import { rethrowAfter } from '../report';
-import { CHUNK_SIZE_DEFAULT, formatBytes, parseChunkSize } from '../size';
+import { chunkSizeOption, formatBytes, parseChunkSize } from '../size';
 import type { CopyStats } from '../tree-copy';
-import { SYNC_EVERY } from './put';
+import { syncEvery } from './put';
 
 export function registerImport(program: Command): void {
   program
@@ -26,11 +26,7 @@ export function registerImport(program: Command): void {
     .argument('[dest]', 'a directory inside the map (created if missing)', '/')
     .option('--no-grow', 'fail with IMAP_E_NO_SPACE instead of growing the map')
     .option('--json', 'print the result as JSON')
-    .option(
-      '--chunk-size <size>',
-      'bytes per read and write between host and map (4K…64M, whole 4K)',
-      CHUNK_SIZE_DEFAULT,
-    )
+    .addOption(chunkSizeOption())
     .action(
       async (
         mapPath: string,
@@ -46,18 +42,7 @@ export function registerImport(program: Command): void {
         const opened = openMap(mapPath, { grow: opts.grow });
         const started = process.hrtime.bigint();
         try {
-          let nextSync = SYNC_EVERY;
-          const importer = new ArchiveImport(
-            opened.fs,
-            opened.io,
-            (bytes) => {
-              if (bytes >= nextSync) {
-                opened.sync();
-                nextSync += SYNC_EVERY;
-              }
-            },
-            chunkBytes,
-          );
+          const importer = new ArchiveImport(opened.fs, opened.io, syncEvery(opened), chunkBytes);
           const source = new ByteSource(input.chunks, (consumed) => bar.update(consumed));
           let stats: CopyStats;
           try {

@@ -3,11 +3,22 @@ import type { Command } from 'commander';
 import { openMap } from '../../fs/open-map';
 import { printResult } from '../output';
 import { byteProgress, progressMode } from '../progress';
-import { CHUNK_SIZE_DEFAULT, formatBytes, parseChunkSize } from '../size';
+import { chunkSizeOption, formatBytes, parseChunkSize } from '../size';
 import { CopyIn, hostTreeBytes } from '../tree-copy';
 
 /** Between checkpoints, a durable point every this many bytes lets overwritten clusters be reused. */
-export const SYNC_EVERY = 1 << 30;
+const SYNC_EVERY = 1 << 30;
+
+/** A bytes-written callback that reaches a durable point every SYNC_EVERY bytes (put, import). */
+export function syncEvery(opened: { sync(): void }): (bytes: number) => void {
+  let nextSync = SYNC_EVERY;
+  return (bytes) => {
+    if (bytes >= nextSync) {
+      opened.sync();
+      nextSync += SYNC_EVERY;
+    }
+  };
+}
 
 export function registerPut(program: Command): void {
   program
@@ -18,11 +29,7 @@ export function registerPut(program: Command): void {
     .argument('<dest>', 'a path inside the map, such as / or /dir/name')
     .option('--no-grow', 'fail with IMAP_E_NO_SPACE instead of growing the map')
     .option('--json', 'print the result as JSON')
-    .option(
-      '--chunk-size <size>',
-      'bytes per read and write between host and map (4K…64M, whole 4K)',
-      CHUNK_SIZE_DEFAULT,
-    )
+    .addOption(chunkSizeOption())
     .action(
       (
         mapPath: string,
@@ -38,16 +45,13 @@ export function registerPut(program: Command): void {
         const opened = openMap(mapPath, { grow: opts.grow });
         const started = process.hrtime.bigint();
         try {
-          let nextSync = SYNC_EVERY;
+          const sync = syncEvery(opened);
           const copy = new CopyIn(
             opened.fs,
             opened.io,
             (bytes) => {
               bar.update(bytes);
-              if (bytes >= nextSync) {
-                opened.sync();
-                nextSync += SYNC_EVERY;
-              }
+              sync(bytes);
             },
             chunkBytes,
           );
