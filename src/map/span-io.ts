@@ -6,25 +6,20 @@
 import { findAddon, loadAddon } from '../native/addon';
 import { ImapError, fromSystemError } from '../protocol/errors';
 
+/** fd, write, buffer, fileOffsets, lengths, bufferOffsets, count (span_io.c). */
+type SpanArgs = [
+  fd: number,
+  write: boolean,
+  buffer: Uint8Array,
+  fileOffsets: Float64Array,
+  lengths: Int32Array,
+  bufferOffsets: Int32Array,
+  count: number,
+];
+
 interface SpanIoAddon {
-  spanIo(
-    fd: number,
-    write: boolean,
-    buffer: Uint8Array,
-    fileOffsets: Float64Array,
-    lengths: Int32Array,
-    bufferOffsets: Int32Array,
-    count: number,
-  ): Promise<void>;
-  spanIoSync(
-    fd: number,
-    write: boolean,
-    buffer: Uint8Array,
-    fileOffsets: Float64Array,
-    lengths: Int32Array,
-    bufferOffsets: Int32Array,
-    count: number,
-  ): void;
+  spanIo(...args: SpanArgs): Promise<void>;
+  spanIoSync(...args: SpanArgs): void;
 }
 
 let addon: SpanIoAddon | undefined;
@@ -66,9 +61,7 @@ export async function runSpans(fd: number, write: boolean, batch: SpanBatch, wha
   }
 }
 
-type AddonArgs = Parameters<SpanIoAddon['spanIo']>;
-
-function addonArgs(fd: number, write: boolean, b: SpanBatch): AddonArgs {
+function addonArgs(fd: number, write: boolean, b: SpanBatch): SpanArgs {
   return [fd, write, b.buffer, b.fileOffsets, b.lengths, b.bufferOffsets, b.count];
 }
 
