@@ -89,6 +89,8 @@ export interface CacheStats {
   l2: TierStats & {
     /** L1 evictions not kept in L2 because they would not compress below 90 %. */
     skippedIncompressible: number;
+    /** L1 evictions of clusters a sequential prefetch brought in and read at most once: dropped, not deflated. */
+    skippedStreamed: number;
     /** Deflated bytes stored (without chunk rounding). */
     storedBytes: number;
   };

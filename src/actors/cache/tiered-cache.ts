@@ -79,6 +79,8 @@ export class TieredCache {
   private readonly fileCluster: Float64Array;
   private readonly hitCount: Uint32Array;
   private readonly prefetched: Uint8Array;
+  /** 1 if a sequential prefetch brought the cluster in (kept across hits, cleared by an L2 round trip). */
+  private readonly streamed: Uint8Array;
   // invalidation log: seq → range, a ring
   private seq = 0;
   private readonly logSeq = new Float64Array(LOG_SIZE);
@@ -102,6 +104,7 @@ export class TieredCache {
     warmRecorded: 0,
     warmListed: 0,
     warmInserted: 0,
+    skippedStreamed: 0,
   };
 
   constructor(options: TieredCacheOptions) {
@@ -120,6 +123,7 @@ export class TieredCache {
     this.fileCluster = new Float64Array(n);
     this.hitCount = new Uint32Array(n);
     this.prefetched = new Uint8Array(n);
+    this.streamed = new Uint8Array(n);
   }
 
   get token(): CacheToken {
@@ -389,6 +393,7 @@ export class TieredCache {
         hits: c.hitsL2,
         evictions: this.l2.evictions,
         skippedIncompressible: this.l2.skippedIncompressible,
+        skippedStreamed: this.c.skippedStreamed,
         storedBytes: this.l2.storedBytes,
       },
       prefetch: {
@@ -446,6 +451,7 @@ export class TieredCache {
     this.fileCluster[slot] = meta.fileCluster;
     this.hitCount[slot] = meta.hits;
     this.prefetched[slot] = meta.prefetched;
+    this.streamed[slot] = meta.prefetched === PREFETCH_FILE ? 1 : 0;
     this.lru.touch(slot);
     return slot;
   }
@@ -455,13 +461,17 @@ export class TieredCache {
     const t0 = performance.now();
     const slot = this.lru.lru;
     const mc = this.cluster[slot]!;
-    this.l2.put(mc, this.slab.bytes(slot), {
-      crc: this.crc[slot]!,
-      ino: this.ino[slot]!,
-      fileCluster: this.fileCluster[slot]!,
-      hits: this.hitCount[slot]!,
-      prefetched: this.prefetched[slot] as PrefetchKind,
-    });
+    // Scan resistance (ZFS's l2arc_noprefetch): a cluster a sequential stream brought in and read at
+    // most once is not worth 50–300 µs of deflate on the cache thread, which bounded streaming reads.
+    if (this.streamed[slot] === 1 && this.hitCount[slot]! <= 1) this.c.skippedStreamed++;
+    else
+      this.l2.put(mc, this.slab.bytes(slot), {
+        crc: this.crc[slot]!,
+        ino: this.ino[slot]!,
+        fileCluster: this.fileCluster[slot]!,
+        hits: this.hitCount[slot]!,
+        prefetched: this.prefetched[slot] as PrefetchKind,
+      });
     this.index.delete(mc);
     this.lru.remove(slot);
     this.c.evictionsL1++;
