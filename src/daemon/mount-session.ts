@@ -263,13 +263,17 @@ export class MountSession {
       const why = err instanceof Error ? err.message : String(err);
       throw new ImapError('IMAP_E_BUSY', `cannot mount on ${args.mountpoint}: ${why}`, { cause: err });
     }
-    try {
-      const kib = setReadAhead(args.mountpoint, config.fuse.max_write / 1024);
-      log.info({ readAheadKiB: kib }, 'kernel read-ahead set');
-    } catch (err) {
-      // Not fatal: reads still work in the kernel's default 128 KiB requests, only slower.
-      log.warn({ err }, 'could not raise the kernel read-ahead');
-    }
+    // Not before the kernel has processed our INIT reply: it sets the read-ahead to
+    // min(current, max_readahead), which turned an earlier 1 MiB back into 128 KiB.
+    session.fuse.once('ready', () => {
+      try {
+        const kib = setReadAhead(args.mountpoint, config.fuse.max_write / 1024);
+        log.info({ readAheadKiB: kib }, 'kernel read-ahead set');
+      } catch (err) {
+        // Not fatal: reads still work in the kernel's default 128 KiB requests, only slower.
+        log.warn({ err }, 'could not raise the kernel read-ahead');
+      }
+    });
     session.fuse.on('unmount', (errno) => {
       log.info({ errno }, 'FUSE session ended');
       session.endedResolve();

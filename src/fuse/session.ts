@@ -25,6 +25,12 @@ import type {
 
 interface SessionEvents {
   init: [conn: ConnInfo];
+  /**
+   * The kernel has finished INIT: it sends no other request before, so this fires with the first
+   * one. Settings the kernel overwrites while it processes the INIT reply (the bdi's read-ahead)
+   * stick only from here on.
+   */
+  ready: [];
   /** errno 0 for an unmount asked for by this process. */
   unmount: [errno: number];
   error: [err: Error];
@@ -57,6 +63,7 @@ export class FuseSession extends EventEmitter<SessionEvents> {
   private readonly ops: LowLevelOps;
   private handle: NativeSession | null = null;
   private conn: ConnInfo | null = null;
+  private readyEmitted = false;
 
   private constructor(mountpoint: string, ops: LowLevelOps) {
     super();
@@ -155,6 +162,10 @@ export class FuseSession extends EventEmitter<SessionEvents> {
     const buf = (v: unknown) => v as Buffer;
     const fh = (v: unknown) => (v === -1 ? null : (v as number));
     try {
+      if (!this.readyEmitted && op !== OP.init && this.conn !== null) {
+        this.readyEmitted = true;
+        this.emit('ready');
+      }
       switch (op) {
         case OP.init:
           this.conn = {
