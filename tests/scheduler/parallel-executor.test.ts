@@ -121,6 +121,35 @@ describe('scheduler parallel executor', () => {
     expect(stats.inFlight).toBe(0);
   });
 
+  test('a lone small request runs on the scheduler thread; a lone large one goes to the pool', async () => {
+    rig = await startRig({ concurrency: 8 });
+    const n = 128;
+    const data = Buffer.concat(Array.from({ length: n }, (_, k) => randomCluster(100 + k)));
+    rig.slab.view(rig.slab.ref(0, 0, n * CLUSTER_SIZE)).set(data);
+    const before = (await rig.scheduler.request('stats', {})).servedInline;
+    await rig.scheduler.request(
+      'write',
+      { plan: writePlan(512, n) },
+      { caller, data: rig.slab.ref(0, 0, n * CLUSTER_SIZE) },
+    );
+    const crcs = Buffer.alloc(4 * n);
+    for (let k = 0; k < n; k++)
+      crcs.writeUInt32LE(crc32(data.subarray(k * CLUSTER_SIZE, (k + 1) * CLUSTER_SIZE)), 4 * k);
+    const plan: ReadPlan = {
+      ino: 2,
+      offset: 0,
+      length: n * CLUSTER_SIZE,
+      fileCluster: 0,
+      clusterCount: n,
+      segments: [{ fileCluster: 0, count: n, mapCluster: 512, crcs }],
+    };
+    await rig.scheduler.request('read', { plan }, { caller, data: rig.slab.ref(1, 0, n * CLUSTER_SIZE) });
+    expect(Buffer.from(rig.slab.view(rig.slab.ref(1, 0, n * CLUSTER_SIZE))).equals(data)).toBe(true);
+    expect((await rig.scheduler.request('stats', {})).servedInline).toBe(before); // both through the pool
+    expect((await read(rig, 2, 512 + 7, crc32(randomCluster(107)))).equals(randomCluster(107))).toBe(true);
+    expect((await rig.scheduler.request('stats', {})).servedInline).toBe(before + 1);
+  });
+
   test('concurrency 1 is a serial loop', async () => {
     rig = await startRig({ ioDelayMs: 5, concurrency: 1 });
     await Promise.all([0, 1, 2, 3].map((c) => write(rig as Rig, c, c * 64, randomCluster(c))));

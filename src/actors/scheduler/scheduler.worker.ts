@@ -62,6 +62,16 @@ function slotOf(ctx: ActorContext<SchedulerState>): Uint8Array {
   return ctx.slabs.view(ref);
 }
 
+/** Requests of at most this many clusters may run inline (see `ordered`). */
+const INLINE_MAX_CLUSTERS = 64;
+
+function claimClusters(claim: Claim): number {
+  let n = 0;
+  for (const r of claim.reads ?? []) n += r.end - r.start;
+  for (const r of claim.writes ?? []) n += r.end - r.start;
+  return n;
+}
+
 function readClaim(plan: ReadPlan): Claim {
   const reads: Range[] = [];
   for (const seg of plan.segments) {
@@ -85,6 +95,10 @@ function writeClaim(plan: WritePlan): Claim {
  * request is alone: then there is nothing to overlap with, and the pool's two thread hand-offs
  * (≈50–150 µs on this shared 2-core machine) would be the larger part of a 4 KiB read. Mixing is
  * safe because a lone request has no asynchronous I/O beside it.
+ *
+ * A large request goes to the pool even when alone: done inline it holds this thread for the whole
+ * device wait (3–10 ms for a cold 1 MiB), so the next window of a sequential reader could not even
+ * start; a 256 MiB cold read had this thread busy 95 % of the time, most of it waiting.
  */
 async function ordered<T>(
   state: SchedulerState,
@@ -92,6 +106,7 @@ async function ordered<T>(
   work: (exec: PlanExecutor, io: AsyncClusterIO) => Promise<T>,
 ): Promise<T> {
   const ticket = await state.gate.enter(claim);
+  const small = claimClusters(claim) <= INLINE_MAX_CLUSTERS;
   state.inFlight++;
   if (state.inFlight > state.peakInFlight) state.peakInFlight = state.inFlight;
   let exec = state.spare.pop();
@@ -101,7 +116,7 @@ async function ordered<T>(
   }
   try {
     if (state.ioDelayMs > 0) await new Promise((r) => setTimeout(r, state.ioDelayMs));
-    if (state.inFlight === 1) {
+    if (state.inFlight === 1 && small) {
       state.servedInline++;
       return await work(exec, state.inlineIo);
     }
