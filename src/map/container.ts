@@ -339,23 +339,10 @@ export class MapContainer {
     for (let done = 0; done < n; done += PLAN_CLUSTERS) {
       const k = Math.min(PLAN_CLUSTERS, n - done);
       plan.plan(first + done, k, true);
-      for (let s = 0; s < plan.spanCount; s++) {
-        if (plan.spanPartial[s] === 1) {
-          readExactly(
-            this.fd,
-            plan.scratch,
-            plan.spanScratch[s],
-            plan.spanLength[s],
-            plan.spanFile[s],
-            'span',
-          );
-        }
-        this.touchBlocks(plan.spanRawStart[s], plan.spanRawEnd[s]);
-      }
+      for (let s = 0; s < plan.spanCount; s++) this.touchBlocks(plan.spanRawStart[s], plan.spanRawEnd[s]);
+      runSpansSync(this.fd, plan.partialSpans(), 'span');
       plan.scatter(data, dataOffset + done * CLUSTER_SIZE);
-      for (let s = 0; s < plan.spanCount; s++) {
-        this.put(plan.scratch, plan.spanScratch[s], plan.spanLength[s], plan.spanFile[s]);
-      }
+      runSpansSync(this.fd, plan.allSpans(), this.path, true);
     }
   }
 

@@ -1,7 +1,7 @@
 /**
  * Batched positional I/O through the imapfs_span_io addon (src/map/native/span_io.c): all spans of a
- * RunPlan in one libuv thread-pool job. Loaded on first use, so the offline CLI, which only uses the
- * synchronous path, never needs it.
+ * RunPlan in one libuv thread-pool job, or on the calling thread for a lone request. Loaded on first
+ * use.
  */
 import { findAddon, loadAddon } from '../native/addon';
 import { ImapError, fromSystemError } from '../protocol/errors';
@@ -39,15 +39,16 @@ export interface SpanBatch {
 }
 
 /**
- * runSpans on the calling thread, for reads of a lone request: a batch not in the page cache has its
- * spans announced to the kernel at once (span_io.c), which a readSync per span cannot do.
+ * runSpans on the calling thread, for a lone request: the spans of a read batch not in the page
+ * cache, and the partial edge pages of a write batch, are announced to the kernel at once
+ * (span_io.c), which a readSync or writeSync per span cannot do.
  */
-export function runSpansSync(fd: number, batch: SpanBatch, what: string): void {
+export function runSpansSync(fd: number, batch: SpanBatch, what: string, write = false): void {
   if (batch.count === 0) return;
   try {
-    spanIoAddon().spanIoSync(...addonArgs(fd, false, batch));
+    spanIoAddon().spanIoSync(...addonArgs(fd, write, batch));
   } catch (err) {
-    throw spanError(err, false, what);
+    throw spanError(err, write, what);
   }
 }
 

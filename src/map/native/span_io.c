@@ -75,9 +75,31 @@ static void announce_rest(Batch *b, uint32_t from) {
   }
 }
 
+/*
+ * A write that covers only part of a page whose bytes are not in the page cache makes the kernel
+ * read that page first, synchronously, inside pwrite: a batch into a region evicted from the cache
+ * went to the disk one page at a time (a sequential write after a drop_caches ran at half speed,
+ * reading 40 MB/s). Asking for every span's partial edge pages first gives the device those reads
+ * as one deep queue; pages in the page cache cost one cheap call each, and whole pages, which the
+ * write replaces, are not read at all.
+ */
+static void announce_write_edges(Batch *b) {
+  const off_t page = 4096;
+  for (uint32_t i = 0; i < b->count; i++) {
+    off_t start = (off_t)b->file_offsets[i];
+    off_t end = start + (off_t)b->lengths[i];
+    off_t first = start & ~(page - 1);
+    off_t last = (end - 1) & ~(page - 1);
+    if (start != first) (void)posix_fadvise(b->fd, first, page, POSIX_FADV_WILLNEED);
+    if ((end & (page - 1)) != 0 && (last != first || start == first))
+      (void)posix_fadvise(b->fd, last, page, POSIX_FADV_WILLNEED);
+  }
+}
+
 static void run_batch(napi_env env, void *data) {
   Batch *b = data;
   int announced = b->write || b->count < 2;
+  if (b->write && b->count > 1) announce_write_edges(b);
   for (uint32_t i = 0; i < b->count && b->error == 0 && !b->hit_eof; i++) {
     off_t pos = (off_t)b->file_offsets[i];
     uint8_t *p = b->data + b->buffer_offsets[i];
