@@ -54,6 +54,8 @@ export const INTENT_MAGIC = Buffer.from('imapfsIL', 'latin1');
 export const INTENT_VERSION = 1;
 /** 256 clusters = 1 MiB of data, a 16×16-tile square: one fdatasync per MiB of fresh writes at most. */
 export const REGION_CLUSTERS = 256;
+/** Regions marked beyond a sequential writer's current one (see markClusters): 8 MiB per fdatasync. */
+export const MARK_AHEAD = 7;
 const HEADER = 64;
 const PAGE = 4096;
 
@@ -190,7 +192,13 @@ export class IntentLog {
     this.assertOpen();
     if (count <= 0) return;
     const r0 = Math.floor(first / REGION_CLUSTERS);
-    const r1 = Math.floor((first + count - 1) / REGION_CLUSTERS);
+    let r1 = Math.floor((first + count - 1) / REGION_CLUSTERS);
+    // A stream entering a new region right after the one before it will enter the next ones too:
+    // marking them with this fdatasync saves one per MiB of a sequential write, at the price of at
+    // most MARK_AHEAD unwritten regions to rescan after a crash. Random writes do not trigger it.
+    if (!this.isMarked(r1) && r1 > 0 && this.isMarked(r1 - 1)) {
+      r1 = Math.min(r1 + MARK_AHEAD, IntentLog.regionCount(this.layout) - 1);
+    }
     let lo = -1;
     let hi = -1;
     for (let r = r0; r <= r1; r++) {
@@ -214,6 +222,10 @@ export class IntentLog {
       throw fromSystemError(err, `marking regions in ${this.path}`);
     }
     this.diskStale = false;
+  }
+
+  private isMarked(region: number): boolean {
+    return (this.bitmap[region >> 3]! & (1 << (region & 7))) !== 0;
   }
 
   /** Marked regions (loaded at open or marked since), for recovery. */

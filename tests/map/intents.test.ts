@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { CLUSTER_SIZE, MapContainer } from '../../src/map';
-import { IntentLog, REGION_CLUSTERS, intentPathFor, regionBlocks } from '../../src/map/intents';
+import { IntentLog, MARK_AHEAD, REGION_CLUSTERS, intentPathFor, regionBlocks } from '../../src/map/intents';
 import { MapLayout } from '../../src/map/layout';
 import { clusterPattern, decodePng, pngcheck, refD2xy, withTempDir } from './helpers';
 
@@ -134,6 +134,29 @@ describe('recovery from the intent log', () => {
     expect(r2.repairChecksums().scope).toBe('intents');
     expect(r2.verify().ok).toBe(true);
     r2.close();
+  });
+
+  it('a writer entering the region after its last one marks MARK_AHEAD more; a random one does not', () => {
+    const side = 4096; // 64 regions
+    const big = new MapLayout(side);
+    const path = join(tmp.dir, 'ahead.png');
+    const m = MapContainer.create(path, { side });
+    m.checkpoint({ generation: 1n, payload: Buffer.from('meta') });
+    const at = (region: number, k = 0) => region * REGION_CLUSTERS + k;
+    m.writeClusters(at(40), clusterPattern(1)); // random: 40 alone
+    m.writeClusters(at(10, 255), clusterPattern(2)); // region 10
+    m.writeClusters(at(11), clusterPattern(3)); // then 11, right after it: 12.. are marked too
+    m.writeClusters(at(30), clusterPattern(4)); // random again: 30 alone
+    const crashed = crashCopy(path, 'ahead-crash.png');
+    m.close();
+    const ahead = Array.from({ length: MARK_AHEAD }, (_, i) => 12 + i);
+    const r = MapContainer.open(crashed);
+    const report = r.repairChecksums();
+    expect(report.scope).toBe('intents');
+    expect(report.blocksScanned).toBe(regionBlocks(big, [10, 11, ...ahead, 30, 40]).length);
+    expect(r.verify().ok).toBe(true);
+    r.close();
+    expect(pngcheck(crashed).ok).toBe(true);
   });
 
   it('a new epoch starts with no marks: the previous epoch’s regions are not rescanned', () => {
