@@ -44,6 +44,12 @@ export const ConfigSchema = z
       .object({
         l1_bytes: size('64M'),
         l2_bytes: size('64M'),
+        /**
+         * Also deflate into L2 the clusters a sequential prefetch brought in and that were read at
+         * most once (ZFS's l2arc_noprefetch=0). Off: a one-pass stream is not worth 50 µs per cluster
+         * on the cache thread, and it would push the re-read working set out of L2.
+         */
+        l2_streamed: z.boolean().default(false),
         prefetch: z
           .object({
             enabled: z.boolean().default(true),

@@ -167,6 +167,7 @@ export class MountSession {
       options: {
         l1Bytes: config.cache.l1_bytes,
         l2Bytes: config.cache.l2_bytes,
+        l2Streamed: config.cache.l2_streamed,
         warmPath: `${args.map}.cachewarm`,
       },
       fault: faultOf('cache'),

@@ -138,6 +138,7 @@ export async function startDaemon(options: {
       cache: {
         l1_bytes: options.l1Bytes,
         l2_bytes: options.l2Bytes,
+        l2_streamed: false,
         prefetch: {
           enabled: options.prefetch ?? true,
           window_clusters: options.window ?? 256,

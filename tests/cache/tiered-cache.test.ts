@@ -80,6 +80,16 @@ describe('TieredCache', () => {
     expect(cache.l2.order()).toEqual([2, 3, 4]);
     expect(get(cache, 1, textCluster(1))).toBeNull();
     expect(get(cache, 5, textCluster(5))).toBeNull();
+
+    // cache.l2_streamed: the same stream is kept.
+    const keep = new TieredCache({ l1Bytes: 2 * K, l2Bytes: 16 * K, l2Streamed: true });
+    for (const mc of [1, 2])
+      keep.insert([run(0, mc, [textCluster(mc)])], keep.token, 'prefetch', textCluster(mc));
+    expect(get(keep, 1, textCluster(1))).toEqual(textCluster(1));
+    put(keep, 3, textCluster(3));
+    put(keep, 4, textCluster(4));
+    expect(keep.stats().l2.skippedStreamed).toBe(0);
+    expect(keep.l2.order()).toEqual([2, 1]); // 1 was read last, so evicted last
   });
 
   test('the entropy estimate sees random words with a constant top bit as incompressible', () => {

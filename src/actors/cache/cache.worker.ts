@@ -21,6 +21,8 @@ import type { WarmRun } from '../../protocol/cache';
 export interface CacheOptions {
   l1Bytes: number;
   l2Bytes: number;
+  /** See cache.l2_streamed (default false). */
+  l2Streamed?: boolean;
   /** MAP.png.cachewarm; no warm file without it. */
   warmPath?: string;
   /** Clusters recorded at most (default: L1's capacity). */
@@ -52,7 +54,7 @@ runActor<CacheOps, CacheState>({
   name: 'cache',
   init({ options }) {
     const o = options as CacheOptions;
-    const cache = new TieredCache({ l1Bytes: o.l1Bytes, l2Bytes: o.l2Bytes });
+    const cache = new TieredCache({ l1Bytes: o.l1Bytes, l2Bytes: o.l2Bytes, l2Streamed: o.l2Streamed });
     const warm = o.warmPath ? readWarmFile(o.warmPath) : [];
     cache.noteWarmListed(warm.reduce((n, r) => n + r.count, 0));
     return { cache, options: o, warm };

@@ -43,6 +43,8 @@ import { LruList } from './lru-list';
 export interface TieredCacheOptions {
   l1Bytes: number;
   l2Bytes: number;
+  /** Keep streamed clusters read at most once in L2 too (cache.l2_streamed); default false. */
+  l2Streamed?: boolean;
   /** Slab id of the L1 arena (only matters if the arena is ever shared). */
   slabId?: number;
 }
@@ -70,6 +72,7 @@ export class TieredCache {
   readonly l2: CompressedTier;
   readonly instance = (Math.random() * 0x7fffffff) | 0;
   private readonly capacity: number;
+  private readonly l2Streamed: boolean;
   private readonly lru: LruList;
   private readonly index = new Map<number, number>();
   // per L1 slot
@@ -115,6 +118,7 @@ export class TieredCache {
       slotSize: CLUSTER_SIZE,
     });
     this.l2 = new CompressedTier(options.l2Bytes);
+    this.l2Streamed = options.l2Streamed ?? false;
     const n = this.capacity;
     this.lru = new LruList(n);
     this.cluster = new Float64Array(n);
@@ -463,7 +467,7 @@ export class TieredCache {
     const mc = this.cluster[slot]!;
     // Scan resistance (ZFS's l2arc_noprefetch): a cluster a sequential stream brought in and read at
     // most once is not worth 50–300 µs of deflate on the cache thread, which bounded streaming reads.
-    if (this.streamed[slot] === 1 && this.hitCount[slot]! <= 1) this.c.skippedStreamed++;
+    if (!this.l2Streamed && this.streamed[slot] === 1 && this.hitCount[slot]! <= 1) this.c.skippedStreamed++;
     else
       this.l2.put(mc, this.slab.bytes(slot), {
         crc: this.crc[slot]!,
