@@ -66,7 +66,7 @@ import { syncDir, syncFile } from './file-sync';
 import { IntentLog } from './intents';
 import { RangeGate } from './range-gate';
 import { PLAN_CLUSTERS, RunPlan } from './run-plan';
-import { runSpans, runSpansSync } from './span-io';
+import { fastBlockSums, runSpans, runSpansSync } from './span-io';
 import { buildHead, readExactly, readStructure, writeSuperblockChunk } from './structure';
 import { type Superblock, isValidUuid, newUuid } from './superblock';
 
@@ -755,7 +755,7 @@ export class MapContainer {
         const crcAt = c + CHUNK_HEADER + STORED_HEADER + len;
         crcBuf.writeUInt32BE(crc32(win.subarray(c + 4, crcAt)), 0);
         this.put(crcBuf, 0, 4, start + crcAt);
-        blockSums(win, c + CHUNK_HEADER + STORED_HEADER, len, this.sums);
+        fastBlockSums(win, c + CHUNK_HEADER + STORED_HEADER, len, this.sums);
         const coef = blockCoefficient(L.rawLength, L.blockRawOffset(blk));
         adler.replace(
           coef,

@@ -8,7 +8,8 @@
 import { fstatSync, ftruncateSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { type ErrorCode, ImapError, fromSystemError, isImapError } from '../protocol/errors';
-import { StreamAdler, blockCoefficient, blockSums, mod } from './adler32';
+import { StreamAdler, blockCoefficient, mod } from './adler32';
+import { fastBlockSums } from './span-io';
 import {
   ADLER_MOD,
   CHUNK_HEADER,
@@ -211,7 +212,7 @@ export function scanContainer(fd: number, layout: MapLayout, opts: ScanOptions):
         put(win, crcAt, 4, start + crcAt);
         result.chunksFixed++;
       }
-      blockSums(win, c + CHUNK_HEADER + STORED_HEADER, len, sums);
+      fastBlockSums(win, c + CHUNK_HEADER + STORED_HEADER, len, sums);
       opts.onBlockSums?.(blk, sums[0], sums[1]);
       if (only) {
         only.sums[2 * blk] = sums[0];

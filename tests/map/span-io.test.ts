@@ -2,12 +2,14 @@
  * Batched span I/O through the span-io addon: the synchronous batch (the scheduler's path for a lone
  * request) reads the same bytes as plain readSync calls, with the map's pages in the page cache and
  * with them dropped (then the batch announces its spans to the kernel first), and reports a file cut
- * short as IMAP_E_TRUNCATED, not as garbage.
+ * short as IMAP_E_TRUNCATED, not as garbage. The addon's block sums match the TypeScript reference.
  */
 import { existsSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLUSTER_SIZE, MapContainer } from '../../src/map';
+import { blockSums } from '../../src/map/adler32';
 import { MapLayout } from '../../src/map/layout';
+import { fastBlockSums } from '../../src/map/span-io';
 import { ImapError } from '../../src/protocol/errors';
 import { clusterPattern, withTempDir } from './helpers';
 
@@ -73,4 +75,27 @@ test('a map cut short fails the batch with IMAP_E_TRUNCATED', () => {
   expect(err).toBeInstanceOf(ImapError);
   expect((err as ImapError).code).toBe('IMAP_E_TRUNCATED');
   m.close();
+});
+
+test('the native block sums equal the TypeScript reference on any range', () => {
+  const buf = Buffer.alloc(70_000);
+  for (let i = 0; i < buf.length; i++) buf[i] = (i * 2654435761) >>> 24;
+  buf.fill(0xff, 10_000, 30_000); // long runs of the largest byte: the sums' overflow case
+  const ref = new Uint32Array(2);
+  const got = new Uint32Array(2);
+  for (const [off, len] of [
+    [0, 0],
+    [0, 1],
+    [3, 7],
+    [5, 5552],
+    [1, 5553],
+    [0, 32_768],
+    [9_999, 40_001],
+    [0, 70_000],
+  ] as const) {
+    blockSums(buf, off, len, ref);
+    fastBlockSums(buf, off, len, got);
+    expect([off, len, ...got]).toEqual([off, len, ...ref]);
+  }
+  expect(() => fastBlockSums(buf, 69_999, 2, got)).toThrow(/outside the buffer/);
 });

@@ -314,8 +314,74 @@ static napi_value span_io_sync(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * blockSums(buffer, offset, length, out: Uint32Array(2)): the Adler-32 block sums of
+ * buffer[offset, offset+length) as src/map/adler32.ts defines them (out[0] = S, out[1] = W, both
+ * mod 65521). The same recurrence as the TypeScript version, which stays the reference; here it is
+ * the checkpoint's hot loop (every dirty 32 KiB block is summed again), 2-3x faster than in JS.
+ */
+#define ADLER_MOD 65521u
+#define ADLER_NMAX 5552
+static napi_value block_sums(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4) {
+    napi_throw_type_error(env, "IMAP_E_INTERNAL", "blockSums: 4 arguments expected");
+    return NULL;
+  }
+  napi_typedarray_type type;
+  size_t length, out_length;
+  void *data, *out_data;
+  CHECK(napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL));
+  if (type != napi_uint8_array) {
+    napi_throw_type_error(env, "IMAP_E_INTERNAL", "blockSums: buffer must be a Uint8Array");
+    return NULL;
+  }
+  CHECK(napi_get_typedarray_info(env, argv[3], &type, &out_length, &out_data, NULL, NULL));
+  if (type != napi_uint32_array || out_length < 2) {
+    napi_throw_type_error(env, "IMAP_E_INTERNAL", "blockSums: out must be a Uint32Array of 2");
+    return NULL;
+  }
+  int64_t off, len;
+  CHECK(napi_get_value_int64(env, argv[1], &off));
+  CHECK(napi_get_value_int64(env, argv[2], &len));
+  if (off < 0 || len < 0 || (uint64_t)(off + len) > length) {
+    napi_throw_range_error(env, "IMAP_E_INTERNAL", "blockSums: range outside the buffer");
+    return NULL;
+  }
+  const uint8_t *p = (const uint8_t *)data + off;
+  uint64_t a = 0, b = 0;
+  int64_t left = len;
+  while (left > 0) {
+    int64_t n = left < ADLER_NMAX ? left : ADLER_NMAX;
+    left -= n;
+    while (n >= 8) {
+      a += p[0]; b += a; a += p[1]; b += a; a += p[2]; b += a; a += p[3]; b += a;
+      a += p[4]; b += a; a += p[5]; b += a; a += p[6]; b += a; a += p[7]; b += a;
+      p += 8;
+      n -= 8;
+    }
+    while (n-- > 0) {
+      a += *p++;
+      b += a;
+    }
+    a %= ADLER_MOD;
+    b %= ADLER_MOD;
+  }
+  /* W = (L mod M) * S - B, mod M (adler32.ts: blockSums). */
+  uint64_t w = ((uint64_t)(len % ADLER_MOD) * a + ADLER_MOD - b) % ADLER_MOD;
+  uint32_t *out = out_data;
+  out[0] = (uint32_t)a;
+  out[1] = (uint32_t)w;
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
-  napi_value fn, fn_sync;
+  napi_value fn, fn_sync, fn_sums;
+  if (napi_create_function(env, "blockSums", NAPI_AUTO_LENGTH, block_sums, NULL, &fn_sums) != napi_ok)
+    return NULL;
+  if (napi_set_named_property(env, exports, "blockSums", fn_sums) != napi_ok) return NULL;
   if (napi_create_function(env, "spanIo", NAPI_AUTO_LENGTH, span_io, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "spanIo", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "spanIoSync", NAPI_AUTO_LENGTH, span_io_sync, NULL, &fn_sync) != napi_ok)
