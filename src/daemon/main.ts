@@ -4,7 +4,7 @@
  * `imapfs umount`. The parent `imapfs mount` waits for one message: ready, or the error that
  * prevented the mount.
  */
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { loadConfig } from '../config';
 import { ImapError, type ErrorCode } from '../protocol/errors';
 import { toImapError } from '../cli/report';
@@ -55,6 +55,8 @@ export async function runDaemon(args: DaemonArgs, notify: (msg: DaemonMessage) =
   } catch (err) {
     const e = toImapError(err);
     log.error({ code: e.code, err }, 'mount failed');
+    // pino writes asynchronously: whoever reads the log after our answer must find this line in it.
+    await flushLog(log);
     notify({ type: 'error', error: { code: e.code, detail: e.detail } });
     process.exitCode = e.exitCode;
     return;
@@ -107,4 +109,14 @@ export async function runDaemon(args: DaemonArgs, notify: (msg: DaemonMessage) =
   await control.close();
   log.info('daemon exiting');
   log.flush();
+}
+
+function flushLog(log: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    log.flush((err) => {
+      // The log's own failure cannot be logged; it must not hide the error being reported.
+      if (err) process.stderr.write(`imapfs: flushing the daemon log failed: ${err.message}\n`);
+      resolve();
+    });
+  });
 }

@@ -7,28 +7,25 @@
  * a write span that holds bytes that are not ours (a gap, or the framing between two data chunks)
  * is read first and written back whole (read-modify-write), so those bytes keep their values. Each
  * tile row (128 bytes) then has a known place in the scratch buffer, and the LUT of its orientation
- * un-permutes the tile into the cluster's byte order (or permutes it, for writes).
+ * un-permutes the tile into the cluster's byte order (or permutes it, for writes); that copy runs in
+ * C (tileCopy in native/span_io.c), given where every tile row lies.
  *
  * Owned by one MapContainer (one thread): the scratch buffers are reused by every call.
  */
-import { ORIENTATION_LUT, TILE_PIXELS, TILE_SIDE, placeTile } from './hilbert';
-import type { SpanBatch } from './span-io';
+import { ORIENTATION_LUT, TILE_SIDE, placeTile } from './hilbert';
+import { copyTiles, type SpanBatch, type TileRows } from './span-io';
 import { BLOCK_GAP, CLUSTER_SIZE, CHUNK_HEADER, DATA_OFFSET, STORED_HEADER, type MapLayout } from './layout';
 
 /**
  * Module-local copies of imported bindings: transpilers may turn imports into getters, which a
  * hot loop would then call per byte.
  */
-const LUT: Uint16Array = ORIENTATION_LUT;
-const PIXELS: number = TILE_PIXELS;
 const SIDE: number = TILE_SIDE;
-const GAP: number = BLOCK_GAP;
 /** File offset of raw byte 0: the first data chunk's header and block header precede it. */
 const DATA_PAYLOAD_BASE: number = DATA_OFFSET + CHUNK_HEADER + STORED_HEADER;
 
 /** Clusters per plan: 1 MiB of cluster data. */
 export const PLAN_CLUSTERS = 256;
-const TILE_ROW_BYTES = TILE_SIDE * 4;
 const MAX_RANGES = PLAN_CLUSTERS * TILE_SIDE;
 /**
  * Span coalescing. A pread/pwrite here costs 3–6 µs; copying a few KiB of page cache costs less,
@@ -43,24 +40,10 @@ const WRITE_GAP_MAX = 4 << 10;
 const WRITE_GAP_BUDGET = 1 << 20;
 /** Worst case without merging: cluster bytes plus one block gap per range. */
 const SPAN_BYTES = PLAN_CLUSTERS * CLUSTER_SIZE + MAX_RANGES * BLOCK_GAP + READ_GAP_BUDGET + 64;
-/** The tile and bounce cluster live in the same ArrayBuffer as the spans so copyWithin moves rows. */
-const TILE_AT = 0;
-const BOUNCE_AT = CLUSTER_SIZE;
-const SPANS_AT = 2 * CLUSTER_SIZE;
 
 export class RunPlan {
-  /** One backing store: [tile 4 KiB][bounce 4 KiB][spans]. Reused by every call. */
-  private readonly store: Buffer = Buffer.allocUnsafeSlow(SPANS_AT + SPAN_BYTES);
-  /** Span bytes exactly as they are laid out in the file; spanScratch offsets are relative to it. */
-  readonly scratch: Buffer = this.store.subarray(SPANS_AT);
-  /** One tile (32 rows of 128 bytes), word aligned for the u32 permutation. */
-  private readonly tile = new Uint32Array(this.store.buffer, this.store.byteOffset + TILE_AT, TILE_PIXELS);
-  /** Aligned bounce cluster for callers whose buffer offset is not a multiple of 4. */
-  private readonly bounce = new Uint32Array(
-    this.store.buffer,
-    this.store.byteOffset + BOUNCE_AT,
-    TILE_PIXELS,
-  );
+  /** Span bytes exactly as they are laid out in the file; spanScratch offsets are relative to it. Reused by every call. */
+  readonly scratch: Buffer = Buffer.allocUnsafeSlow(SPAN_BYTES);
 
   /** Per cluster of the plan: x0, y0, orientation. */
   private readonly placement = new Int32Array(3 * PLAN_CLUSTERS);
@@ -71,6 +54,17 @@ export class RunPlan {
   private readonly intervalX1 = new Int32Array(PLAN_CLUSTERS);
   /** scratch position of file offset f in the span holding range (interval, ty) is f + delta. */
   private readonly rangeDelta = new Float64Array(MAX_RANGES);
+  private readonly orientations = new Int32Array(PLAN_CLUSTERS);
+  private readonly rowAt = new Int32Array(MAX_RANGES);
+  private readonly rowRoom = new Int32Array(MAX_RANGES);
+  private readonly tileRows: TileRows = {
+    store: this.scratch,
+    orientations: this.orientations,
+    rowAt: this.rowAt,
+    rowRoom: this.rowRoom,
+    gap: BLOCK_GAP,
+    lut: ORIENTATION_LUT,
+  };
 
   spanCount = 0;
   readonly spanFile = new Float64Array(MAX_RANGES);
@@ -211,83 +205,37 @@ export class RunPlan {
 
   /** After the spans were read into scratch: un-permutes the plan's clusters into out. */
   gather(out: Buffer, outOffset: number): void {
-    const tile = this.tile;
-    const aligned = ((out.byteOffset + outOffset) & 3) === 0;
-    const out32 = aligned
-      ? new Uint32Array(out.buffer, out.byteOffset + outOffset, this.count * PIXELS)
-      : null;
-    for (let k = 0; k < this.count; k++) {
-      this.copyTileFromScratch(k);
-      const lut = this.placement[3 * k + 2] * PIXELS;
-      const dst = out32 ?? this.bounce;
-      const base = out32 === null ? 0 : k * PIXELS;
-      for (let i = 0; i < PIXELS; i++) dst[base + i] = tile[LUT[lut + i]];
-      if (out32 === null)
-        this.store.copy(out, outOffset + k * CLUSTER_SIZE, BOUNCE_AT, BOUNCE_AT + CLUSTER_SIZE);
-    }
+    this.locateRows();
+    copyTiles(this.tileRows, this.count, false, out, outOffset);
   }
 
   /** Before the spans are written: permutes the clusters into scratch and fills known bridge bytes. */
   scatter(data: Buffer, dataOffset: number): void {
-    const tile = this.tile;
-    const aligned = ((data.byteOffset + dataOffset) & 3) === 0;
-    const data32 = aligned
-      ? new Uint32Array(data.buffer, data.byteOffset + dataOffset, this.count * PIXELS)
-      : null;
-    for (let k = 0; k < this.count; k++) {
-      let src: Uint32Array;
-      let base = 0;
-      if (data32 !== null) {
-        src = data32;
-        base = k * PIXELS;
-      } else {
-        const at = dataOffset + k * CLUSTER_SIZE;
-        data.copy(this.store, BOUNCE_AT, at, at + CLUSTER_SIZE);
-        src = this.bounce;
-      }
-      const lut = this.placement[3 * k + 2] * PIXELS;
-      for (let i = 0; i < PIXELS; i++) tile[LUT[lut + i]] = src[base + i];
-      this.copyTileToScratch(k);
-    }
+    this.locateRows();
+    copyTiles(this.tileRows, this.count, true, data, dataOffset);
   }
 
   /**
-   * Copies between the tile and the scratch, one 128-byte tile row at a time. A row segment that
-   * straddles two stored blocks is split around the framing between them.
+   * Where each 128-byte tile row of each cluster lies in the store. A row segment that straddles two
+   * stored blocks is split around the framing between them: its first `room` bytes, then the rest.
    */
-  private copyTile(k: number, toScratch: boolean): void {
+  private locateRows(): void {
     const L = this.layout;
     const P = L.blockPayload;
     const rowLength = L.rowLength;
-    const store = this.store;
     const deltas = this.rangeDelta;
-    const deltaBase = this.tileInterval[k] * SIDE;
-    // Raw offset of the tile's top-left pixel; each tile row is one raw row further.
-    let raw = L.rawOffsetOfPixel(this.placement[3 * k], this.placement[3 * k + 1]);
-    for (let ty = 0; ty < SIDE; ty++, raw += rowLength) {
-      const block = Math.floor(raw / P);
-      const within = raw - block * P;
-      const at = SPANS_AT + DATA_PAYLOAD_BASE + block * L.blockStride + within + deltas[deltaBase + ty];
-      const room = P - within;
-      const t = TILE_AT + ty * TILE_ROW_BYTES;
-      if (room >= TILE_ROW_BYTES) {
-        if (toScratch) store.copyWithin(at, t, t + TILE_ROW_BYTES);
-        else store.copyWithin(t, at, at + TILE_ROW_BYTES);
-      } else if (toScratch) {
-        store.copyWithin(at, t, t + room);
-        store.copyWithin(at + room + GAP, t + room, t + TILE_ROW_BYTES);
-      } else {
-        store.copyWithin(t, at, at + room);
-        store.copyWithin(t + room, at + room + GAP, at + TILE_ROW_BYTES + GAP);
+    const pl = this.placement;
+    for (let k = 0; k < this.count; k++) {
+      const deltaBase = this.tileInterval[k] * SIDE;
+      this.orientations[k] = pl[3 * k + 2];
+      // Raw offset of the tile's top-left pixel; each tile row is one raw row further.
+      let raw = L.rawOffsetOfPixel(pl[3 * k], pl[3 * k + 1]);
+      for (let ty = 0, r = k * SIDE; ty < SIDE; ty++, r++, raw += rowLength) {
+        const block = Math.floor(raw / P);
+        const within = raw - block * P;
+        this.rowAt[r] = DATA_PAYLOAD_BASE + block * L.blockStride + within + deltas[deltaBase + ty];
+        this.rowRoom[r] = P - within;
       }
     }
-  }
-
-  private copyTileFromScratch(k: number): void {
-    this.copyTile(k, false);
-  }
-
-  private copyTileToScratch(k: number): void {
-    this.copyTile(k, true);
   }
 }

@@ -21,6 +21,18 @@ interface SpanIoAddon {
   spanIo(...args: SpanArgs): Promise<void>;
   spanIoSync(...args: SpanArgs): void;
   blockSums(buffer: Uint8Array, offset: number, length: number, out: Uint32Array): void;
+  tileCopy(
+    store: Uint8Array,
+    toStore: boolean,
+    count: number,
+    orientations: Int32Array,
+    rowAt: Int32Array,
+    rowRoom: Int32Array,
+    gap: number,
+    data: Uint8Array,
+    dataOffset: number,
+    lut: Uint16Array,
+  ): void;
 }
 
 let addon: SpanIoAddon | undefined;
@@ -60,6 +72,43 @@ export function runSpansSync(fd: number, batch: SpanBatch, what: string, write =
  */
 export function fastBlockSums(buf: Uint8Array, off: number, len: number, out: Uint32Array): void {
   spanIoAddon().blockSums(buf, off, len, out);
+}
+
+/** Where the tile rows of a plan's clusters lie in its store (RunPlan); see tileCopy in span_io.c. */
+export interface TileRows {
+  readonly store: Uint8Array;
+  readonly orientations: Int32Array;
+  /** Per cluster k of the plan and tile row ty, at [32k + ty]: the store offset of the row's first byte. */
+  readonly rowAt: Int32Array;
+  /** Bytes of the row before the framing gap; 128 or more when the row is not split. */
+  readonly rowRoom: Int32Array;
+  readonly gap: number;
+  readonly lut: Uint16Array;
+}
+
+/**
+ * Permutes clusters between their curve order in `data` and their tile rows in the store (span_io.c):
+ * toStore for a write's scatter, otherwise a read's gather.
+ */
+export function copyTiles(
+  rows: TileRows,
+  count: number,
+  toStore: boolean,
+  data: Uint8Array,
+  dataOffset: number,
+): void {
+  spanIoAddon().tileCopy(
+    rows.store,
+    toStore,
+    count,
+    rows.orientations,
+    rows.rowAt,
+    rows.rowRoom,
+    rows.gap,
+    data,
+    dataOffset,
+    rows.lut,
+  );
 }
 
 /** Reads or writes every span of the batch; a short read is IMAP_E_TRUNCATED, a failed syscall its errno's code. */
