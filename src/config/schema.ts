@@ -77,6 +77,15 @@ export const ConfigSchema = z
           (n) => n % 4096 === 0 && n >= 64 * 1024 && n <= 64 * 1024 * 1024,
           'must be a multiple of 4K between 64K and 64M',
         ),
+        /**
+         * Most bytes a sequential reader is read ahead of, in 1 MiB read slots of the daemon's own
+         * (src/fuse/read-ahead.ts); how much of it is used follows the reader's rate. 0 hands
+         * sequential read-ahead to the cache actor's prefetch (cache.prefetch.window_clusters).
+         */
+        readahead_bytes: size('8M').refine(
+          (n) => n === 0 || (n % (1 << 20) === 0 && n >= 2 << 20 && n <= 16 << 20),
+          'must be 0 or a whole number of MiB between 2M and 16M',
+        ),
       })
       .strict()
       .prefault({}),

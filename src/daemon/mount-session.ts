@@ -26,7 +26,7 @@ import { sidecarPathFor } from '../fs/open-map';
 import { CLUSTER_SIZE } from '../fs/types';
 import { FuseSession } from '../fuse/session';
 import { FrontEnd } from '../fuse/frontend';
-import { prefetchCounters, warmCache } from '../fuse/cached-read';
+import { prefetchCounters, readAheadCounters, warmCache } from '../fuse/cached-read';
 import { setReadAhead } from './readahead';
 import { monotonicNow } from '../protocol/clock';
 import { ImapError, isImapError } from '../protocol/errors';
@@ -454,6 +454,7 @@ export class MountSession {
       actors,
       dirtyBytes: this.frontEnd.writes.dirtyBytes,
       cache,
+      readAhead: readAheadCounters(this.scheduler),
       scheduler,
       writeBehind: {
         chunkBytes: this.config.io.chunk_bytes,

@@ -133,6 +133,24 @@ export function formatStats(s: DaemonStats): string {
       `prefetch: file ${pf.issued} clusters, ${pf.hits} hits; neighbour ${pf.neighbourIssued ?? 0} clusters, ${pf.neighbourHits ?? 0} hits`,
     );
   }
+  const ra = s.readAhead as
+    | {
+        windows: number;
+        hits: number;
+        waited: number;
+        loaded: number;
+        loadMs: number;
+        dropped: number;
+        advisedBytes: number;
+      }
+    | null
+    | undefined;
+  if (ra) {
+    const mean = ra.loaded > 0 ? (ra.loadMs / ra.loaded).toFixed(1) : 'n/a';
+    lines.push(
+      `read-ahead: ${ra.windows} windows (mean load ${mean} ms, ${ra.dropped} dropped), ${ra.hits} reads served (${ra.waited} waited), ${(ra.advisedBytes / 2 ** 20).toFixed(0)} MiB advised`,
+    );
+  }
   const io = s.scheduler as
     { peakInFlight?: number; concurrency?: number; orderedWaits?: number } | undefined;
   if (io?.concurrency !== undefined) {

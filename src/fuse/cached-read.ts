@@ -52,6 +52,7 @@ import type {
 import type { Caller } from '../protocol/envelope';
 import type { JournalOps } from '../protocol/journal';
 import type { SchedulerOps } from '../protocol/scheduler';
+import { ReadAhead, type ReadAheadCounters } from './read-ahead';
 
 export interface CachedReadDeps {
   journal: ActorHandle<JournalOps>;
@@ -59,7 +60,7 @@ export interface CachedReadDeps {
   /** Without it every read goes to the scheduler. */
   cache?: ActorHandle<CacheOps>;
   readSlab: ClusterSlab;
-  config: Pick<Config, 'cache'>;
+  config: Pick<Config, 'cache' | 'io'>;
   onBackgroundError?: (err: unknown, what: string) => void;
 }
 
@@ -77,6 +78,8 @@ const FIRST_WINDOW = 64;
  * (less read that it may never use, less cache churn), a fast one the full window_clusters.
  */
 const WINDOW_LEAD_S = 0.1;
+/** The map's pages are advised this many read-ahead windows (io.readahead_bytes) ahead of a sequential reader. */
+const ADVISE_WINDOWS = 4;
 /** Reads this many times in a pattern before prefetching. */
 const TRIGGER = 2;
 const MAX_STRIDE_SPAN = 16 << 20;
@@ -174,7 +177,30 @@ export class CachedReader {
     lastRateBps: 0,
   };
 
-  constructor(private readonly deps: CachedReadDeps) {}
+  /** Sequential read-ahead in read slots (null: io.readahead_bytes 0, the cache prefetches instead). */
+  private readonly readAhead: ReadAhead | null;
+
+  constructor(private readonly deps: CachedReadDeps) {
+    const windows = Math.floor(deps.config.io.readahead_bytes / deps.readSlab.slotSize);
+    // Two streams at full lead, and never the slots foreground reads and prefetch need.
+    const spare = deps.readSlab.slotCount - 2 * READ_SLOT_RESERVE;
+    this.readAhead =
+      windows >= 2 && spare >= 2
+        ? new ReadAhead(deps, {
+            maxWindows: Math.min(windows, spare),
+            maxTotal: Math.min(2 * windows, spare),
+            reserve: READ_SLOT_RESERVE,
+            maxLoading: MAX_PREFETCH_INFLIGHT,
+            leadS: WINDOW_LEAD_S,
+            adviseBytes: ADVISE_WINDOWS * windows * deps.readSlab.slotSize,
+          })
+        : null;
+  }
+
+  /** Read-ahead window counters (null when the cache actor does sequential read-ahead). */
+  get readAheadCounters(): ReadAheadCounters | null {
+    return this.readAhead ? { ...this.readAhead.counters } : null;
+  }
 
   private get cache(): ActorHandle<CacheOps> | undefined {
     const c = this.deps.cache;
@@ -193,6 +219,10 @@ export class CachedReader {
     );
     if (plan.length === 0) {
       sink(null, 0, 0);
+      return;
+    }
+    if (this.readAhead && (await this.readAhead.serve(plan, sink))) {
+      if (this.deps.config.cache.prefetch.enabled) this.observe(ino, plan);
       return;
     }
     await this.joinPrefetch(ino, plan);
@@ -236,9 +266,9 @@ export class CachedReader {
     } finally {
       if (owned) slab.free(slot);
     }
-    if (this.deps.config.cache.prefetch.enabled && this.deps.cache) {
+    if (this.deps.config.cache.prefetch.enabled) {
       this.observe(ino, plan);
-      if (cold) this.observeNeighbours(plan);
+      if (cold && this.deps.cache) this.observeNeighbours(plan);
     }
   }
 
@@ -327,6 +357,7 @@ export class CachedReader {
    * the cache cannot be told, it is cleared before its next use.
    */
   async invalidate(ranges: readonly ClusterRange[]): Promise<void> {
+    this.readAhead?.invalidate(ranges);
     const cache = this.deps.cache;
     if (!cache || ranges.length === 0) return;
     try {
@@ -392,6 +423,15 @@ export class CachedReader {
     s.lastOffset = offset;
     s.lastEnd = Math.max(sequential ? s.lastEnd : 0, end);
     s.lastLength = len;
+    if (this.readAhead) {
+      if (s.seqRun >= TRIGGER) {
+        this.readAhead.advance(ino, offset, s.lastEnd, plan.size);
+        return;
+      }
+      // The pattern broke: the windows ahead of the old position are of no use now.
+      if (!sequential) this.readAhead.forget(ino);
+    }
+    if (!this.deps.cache) return;
     if (s.busy || s.eof || this.prefetchInflight >= MAX_PREFETCH_INFLIGHT) return;
     const maxWindow = this.deps.config.cache.prefetch.window_clusters;
     if (s.seqRun >= TRIGGER) {
@@ -865,6 +905,11 @@ export function invalidateRuns(
 export function prefetchCounters(scheduler: ActorHandle<SchedulerOps>): PrefetchCounters | null {
   const reader = readers.get(scheduler);
   return reader ? { ...reader.prefetch } : null;
+}
+
+/** The read-ahead window counters of the daemon that owns `scheduler` (null: none, or none yet). */
+export function readAheadCounters(scheduler: ActorHandle<SchedulerOps>): ReadAheadCounters | null {
+  return readers.get(scheduler)?.readAheadCounters ?? null;
 }
 
 /** Starts loading the warm file's clusters in the background; resolves to the clusters inserted. */

@@ -66,7 +66,11 @@ import { syncDir, syncFile } from './file-sync';
 import { IntentLog } from './intents';
 import { RangeGate } from './range-gate';
 import { PLAN_CLUSTERS, RunPlan } from './run-plan';
-import { fastBlockSums, runSpans, runSpansSync } from './span-io';
+import { adviseSpans, fastBlockSums, runSpans, runSpansSync } from './span-io';
+
+/** Spans of an advice this close are read as one (a page between them costs less than another I/O). */
+const ADVISE_GAP = 4096;
+
 import { buildHead, readExactly, readStructure, writeSuperblockChunk } from './structure';
 import { type Superblock, isValidUuid, newUuid } from './superblock';
 
@@ -368,6 +372,47 @@ export class MapContainer {
     } finally {
       this.givePlan(plan);
     }
+  }
+
+  /**
+   * Has the kernel start reading clusters [first, first + count) into the page cache (span-io.ts
+   * adviseSpans); resolves, once the advice was given, to the spans it refused. Plans here, on the
+   * caller's thread; the advice runs in the pool. Nothing is read into memory of ours.
+   */
+  adviseClusters(first: number, count: number): Promise<number> {
+    this.assertOpen();
+    this.checkRun(first, count);
+    const plan = this.takePlan();
+    const starts: number[] = [];
+    const ends: number[] = [];
+    try {
+      for (let done = 0; done < count; done += PLAN_CLUSTERS) {
+        plan.plan(first + done, Math.min(PLAN_CLUSTERS, count - done), false);
+        for (let s = 0; s < plan.spanCount; s++) {
+          starts.push(plan.spanFile[s]!);
+          ends.push(plan.spanFile[s]! + plan.spanLength[s]!);
+        }
+      }
+    } finally {
+      this.givePlan(plan);
+    }
+    // Neighbouring 1 MiB plans share image rows: merged, a row's pieces become one long read.
+    const order = starts.map((_, i) => i).sort((a, b) => starts[a]! - starts[b]!);
+    const offsets = new Float64Array(order.length);
+    const lengths = new Int32Array(order.length);
+    let n = 0;
+    for (const i of order) {
+      const a = starts[i]!;
+      const b = ends[i]!;
+      if (n > 0 && a <= offsets[n - 1]! + lengths[n - 1]! + ADVISE_GAP) {
+        lengths[n - 1] = Math.max(lengths[n - 1]!, b - offsets[n - 1]!);
+      } else {
+        offsets[n] = a;
+        lengths[n] = b - a;
+        n++;
+      }
+    }
+    return adviseSpans(this.fd, offsets, lengths, n);
   }
 
   /**

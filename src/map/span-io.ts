@@ -21,6 +21,7 @@ interface SpanIoAddon {
   spanIo(...args: SpanArgs): Promise<void>;
   spanIoSync(...args: SpanArgs): void;
   blockSums(buffer: Uint8Array, offset: number, length: number, out: Uint32Array): void;
+  spanAdvise(fd: number, fileOffsets: Float64Array, lengths: Int32Array, count: number): Promise<number>;
   tileCopy(
     store: Uint8Array,
     toStore: boolean,
@@ -63,6 +64,20 @@ export function runSpansSync(fd: number, batch: SpanBatch, what: string, write =
   } catch (err) {
     throw spanError(err, write, what);
   }
+}
+
+/**
+ * Asks the kernel, from a pool thread, to start reading the spans into the page cache
+ * (POSIX_FADV_WILLNEED); resolves to the spans it refused (a refusal only costs speed).
+ */
+export function adviseSpans(
+  fd: number,
+  fileOffsets: Float64Array,
+  lengths: Int32Array,
+  count: number,
+): Promise<number> {
+  if (count === 0) return Promise.resolve(0);
+  return spanIoAddon().spanAdvise(fd, fileOffsets, lengths, count);
 }
 
 /**

@@ -46,6 +46,12 @@ export interface SchedulerOps {
    * new runs; returns one CRC-32 per cluster (little-endian u32s) for the commit.
    */
   write: { payload: { plan: WritePlan }; result: Uint8Array };
+  /**
+   * Read-ahead advice: has the kernel start reading map clusters [first, first + count) into its
+   * page cache, and returns without waiting for the device (the spans refused, normally 0). Reads
+   * nothing into the daemon's memory; a later `read` of them finds them cached.
+   */
+  advise: { payload: { first: number; count: number }; result: number };
   /** Rewrites the partial last cluster of a shrinking truncate; returns its CRC. */
   truncateTail: { payload: { plan: TruncatePlan }; result: Uint8Array | null };
   /** Data written so far is durable (fdatasync of the map). */

@@ -81,6 +81,8 @@ export async function startDaemon(options: {
   l2Bytes: number;
   prefetch?: boolean;
   window?: number;
+  /** io.readahead_bytes: 0 (the default here) leaves sequential read-ahead to the cache's prefetch. */
+  readaheadBytes?: number;
   /** cache.prefetch.neighbour_clusters (default 64). */
   neighbour?: number;
   ioDelayMs?: number;
@@ -144,6 +146,11 @@ export async function startDaemon(options: {
           window_clusters: options.window ?? 256,
           neighbour_clusters: options.neighbour ?? 64,
         },
+      },
+      io: {
+        max_dirty_bytes: 64 << 20,
+        chunk_bytes: 1 << 20,
+        readahead_bytes: options.readaheadBytes ?? 0,
       },
     },
     dir,

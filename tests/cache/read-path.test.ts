@@ -307,7 +307,7 @@ describe('neighbour prefetch (real actors, no FUSE)', () => {
   async function freshReader(n: number): Promise<CachedReader> {
     await d.cache.request('clear', {});
     const prefetch = { ...d.config.cache.prefetch, neighbour_clusters: n };
-    return new CachedReader({ ...d, config: { cache: { ...d.config.cache, prefetch } } });
+    return new CachedReader({ ...d, config: { ...d.config, cache: { ...d.config.cache, prefetch } } });
   }
 
   /** Waits until neighbour prefetch inserted more than `before` clusters and stopped inserting. */

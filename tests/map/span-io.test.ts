@@ -4,6 +4,7 @@
  * with them dropped (then the batch announces its spans to the kernel first), and reports a file cut
  * short as IMAP_E_TRUNCATED, not as garbage. The addon's block sums match the TypeScript reference.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLUSTER_SIZE, MapContainer } from '../../src/map';
@@ -98,4 +99,33 @@ test('the native block sums equal the TypeScript reference on any range', () => 
     expect([off, len, ...got]).toEqual([off, len, ...ref]);
   }
   expect(() => fastBlockSums(buf, 69_999, 2, got)).toThrow(/outside the buffer/);
+});
+
+/** Bytes of `path` resident in the page cache (util-linux fincore). */
+function residentBytes(path: string): number {
+  const out = execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], {
+    encoding: 'utf8',
+  });
+  return Number(out.trim());
+}
+
+test('advice brings the clusters into the page cache without reading them into memory of ours', async () => {
+  const { path } = makeMap();
+  const m = MapContainer.open(path, { readOnly: true });
+  try {
+    if (!dropCaches()) return; // not root: nothing to observe
+    const before = residentBytes(path);
+    expect(await m.adviseClusters(0, 1000)).toBe(0);
+    // WILLNEED queues the reads; give the device a moment to finish them.
+    let after = residentBytes(path);
+    for (let i = 0; i < 50 && after - before < 1000 * CLUSTER_SIZE; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      after = residentBytes(path);
+    }
+    expect(after - before).toBeGreaterThanOrEqual(1000 * CLUSTER_SIZE);
+    expect(() => m.adviseClusters(4000, 200)).toThrow(ImapError);
+  } finally {
+    m.close();
+  }
+  expect(() => m.adviseClusters(0, 1)).toThrow(ImapError);
 });

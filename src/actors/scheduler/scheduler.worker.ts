@@ -178,6 +178,15 @@ runActor<SchedulerOps, SchedulerState>({
         return new Uint8Array(await exec.writeAsync(io, p.plan, data));
       });
     },
+    advise: async (p, { state }) => {
+      // Inside the gate like a read of nothing, so growth, checkpoint and close wait for it.
+      const ticket = await state.gate.enter({ reads: [] });
+      try {
+        return await state.map.adviseClusters(p.first, p.count);
+      } finally {
+        ticket.leave();
+      }
+    },
     truncateTail: (p, { state }) => {
       const tail = p.plan.tail;
       if (!tail) return null;
