@@ -339,20 +339,38 @@ export class MountSession {
   }
 
   private async doCheckpoint(): Promise<void> {
-    const t0 = Date.now();
+    const t0 = performance.now();
+    // Where a checkpoint's time goes, logged with it (docs/operations.md: slow checkpoints).
+    const phases: Record<string, number> = {};
+    let mark = t0;
+    const phase = (name: string): void => {
+      const now = performance.now();
+      phases[name] = Math.round(now - mark);
+      mark = now;
+    };
     const opts = { priority: 'background', idempotent: true } as const;
     await this.frontEnd.writes.flushAll();
+    phase('flushMs');
     const committed = this.frontEnd.writes.committedBytes;
     await this.frontEnd.durablePoint(null);
+    phase('durableMs');
     const { generation } = await this.journal.request('info', {}, opts);
     const next = generation + 1;
     const metadata = await this.journal.request('exportMetadata', { generation: next }, opts);
+    phase('exportMs');
     await this.scheduler.request('checkpoint', { generation: next, metadata }, opts);
+    phase('mapMs');
     await this.journal.request('setGeneration', { generation: next }, opts);
+    phase('journalMs');
     this.lastCheckpointCommitted = committed;
     this.checkpoints++;
     this.args.log.info(
-      { generation: next, ms: Date.now() - t0, metadataBytes: metadata.byteLength },
+      {
+        generation: next,
+        ms: Math.round(performance.now() - t0),
+        ...phases,
+        metadataBytes: metadata.byteLength,
+      },
       'checkpoint',
     );
   }
