@@ -2,6 +2,7 @@
  * Live counters the daemon keeps for `imapfs stats`: per-op counts, errors and latency quantiles.
  * Latencies go into log-spaced buckets (about 10% wide), so recording is O(1) and memory is fixed.
  */
+import type { ReadAheadCounters } from '../fuse/read-ahead';
 import * as fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 
@@ -133,18 +134,7 @@ export function formatStats(s: DaemonStats): string {
       `prefetch: file ${pf.issued} clusters, ${pf.hits} hits; neighbour ${pf.neighbourIssued ?? 0} clusters, ${pf.neighbourHits ?? 0} hits`,
     );
   }
-  const ra = s.readAhead as
-    | {
-        windows: number;
-        hits: number;
-        waited: number;
-        loaded: number;
-        loadMs: number;
-        dropped: number;
-        advisedBytes: number;
-      }
-    | null
-    | undefined;
+  const ra = s.readAhead as ReadAheadCounters | null | undefined;
   if (ra) {
     const mean = ra.loaded > 0 ? (ra.loadMs / ra.loaded).toFixed(1) : 'n/a';
     lines.push(
