@@ -478,6 +478,8 @@ export class MountSession {
         chunkBytes: this.config.io.chunk_bytes,
         committedBytes: this.frontEnd.writes.committedBytes,
         flushes: this.frontEnd.writes.flushes,
+        overlapped: this.frontEnd.writes.overlapped,
+        serialized: this.frontEnd.writes.serialized,
         backgroundErrors: this.health.backgroundErrors,
       },
       checkpoints: this.checkpoints,

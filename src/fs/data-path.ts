@@ -94,7 +94,8 @@ export class DataPath {
     };
   }
 
-  prepareWrite(ino: number, offset: number, length: number): WritePlan {
+  /** `near`: where to allocate when the extent before `offset` is not committed yet (a pipelined writer). */
+  prepareWrite(ino: number, offset: number, length: number, near?: number): WritePlan {
     const inode = this.regular(ino);
     checkRange(offset, length);
     if (offset + length > FILE_SIZE_MAX) throw new ImapError('IMAP_E_FILE_TOO_BIG', `ino ${ino}`);
@@ -107,7 +108,7 @@ export class DataPath {
     if (end % CLUSTER_SIZE !== 0 && (c1 - 1 !== c0 || merge.length === 0)) {
       if (end < inode.size) this.addMerge(inode, c1 - 1, c1 - 1 - c0, merge);
     }
-    const runs = this.allocator.allocate(c1 - c0, this.extents.nextFitFor(ino, c0));
+    const runs = this.allocator.allocate(c1 - c0, this.extents.nextFitFor(ino, c0) ?? near);
     return { ino, offset, length, fileCluster: c0, clusterCount: c1 - c0, merge, runs };
   }
 

@@ -489,8 +489,8 @@ export class FileSystem {
     return this.data.planRead(ino, offset, length);
   }
 
-  prepareWrite(ino: number, offset: number, length: number): WritePlan {
-    return this.data.prepareWrite(ino, offset, length);
+  prepareWrite(ino: number, offset: number, length: number, near?: number): WritePlan {
+    return this.data.prepareWrite(ino, offset, length, near);
   }
 
   commitWrite(plan: WritePlan, crcs: Buffer, mtimeNs?: bigint): void {

@@ -4,20 +4,27 @@
  * data path: journal.prepareWrite → scheduler.write → journal.commitWrite.
  *
  *   write ─▶ open buffer ─(full, non-contiguous write, flush, fsync, read, idle)─▶ detached
- *        detached ─(per-file chain, in submission order)─▶ committed ─▶ slot freed
+ *        detached ─▶ pieces ─(per-file pipeline)─▶ committed ─▶ slot freed
+ *
+ *   per-file pipeline, pieces 1, 2, 3 of a sequential stream:
+ *     1: prepare ── map write ─────── commit
+ *     2:            prepare ── map write ─────── commit
+ *     3:                       prepare ── map write ─────── commit
  *
  * Memory is bounded by the slab: a writer waits for a free slot instead of memory growing
  * (io.max_dirty_bytes sets the slot count). Errors of a background flush are kept per file and
  * reported by the next flush/fsync/close of that file, like the kernel's own writeback errors; they
  * are also logged and counted at once. The next write to that file fails with it too.
  *
- * Ownership: main thread. Each file's buffers are flushed one at a time (the data path requires
- * prepare → commit to be serial per inode), so writes to the same clusters apply in order.
+ * Ownership: main thread. A file's prepares and commits each run in submission order; only map
+ * writes overlap. The data path reads the live content of a partial head or tail cluster at prepare
+ * time, so a piece sharing a cluster with one still in flight waits for that one's commit first: writes
+ * to the same clusters apply in order, as if flushed one at a time.
  */
 import type { ActorHandle } from '../actors/runtime/handle';
 import { invalidateRuns } from './cached-read';
 import type { ClusterSlab } from '../actors/runtime/slab';
-import { nowNs, type Inode } from '../fs/types';
+import { CLUSTER_SIZE, nowNs, type Inode } from '../fs/types';
 import type { Caller, PriorityClass } from '../protocol/envelope';
 import { isImapError } from '../protocol/errors';
 import type { JournalOps } from '../protocol/journal';
@@ -33,6 +40,39 @@ interface Buffered {
   mtimeNs: bigint;
   lastWriteMs: number;
   caller: Caller;
+  /** Pieces of this buffer not yet settled (set when it is detached). */
+  pieces: number;
+}
+
+/** A piece of a buffer on its way to the map. */
+interface Piece {
+  readonly buf: Buffered;
+  /** Bytes [from, from + length) of the buffer. */
+  readonly from: number;
+  readonly length: number;
+  readonly priority: PriorityClass;
+  /** File clusters [c0, c1) it writes. */
+  readonly c0: number;
+  readonly c1: number;
+  readonly pipe: Pipeline;
+  /** Settles when the piece before it in the pipeline is committed or has failed. */
+  readonly afterCommitted: Promise<void>;
+  /** Lets the next piece prepare. */
+  readonly prepared: () => void;
+  /** Its map write, while one runs. */
+  writing: Promise<void> | null;
+}
+
+/** One file's flush pipeline. */
+interface Pipeline {
+  /** Settles when the last enqueued piece has its plan (or has failed). */
+  prepared: Promise<void>;
+  /** Settles when the last enqueued piece is committed or has failed; every earlier one has too. */
+  committed: Promise<void>;
+  /** Pieces enqueued and not yet settled. */
+  inflight: Set<Piece>;
+  /** Where the last prepared piece ends: the next piece is allocated after it (no fragmentation). */
+  tail?: { fileCluster: number; mapCluster: number };
 }
 
 export interface WriteBehindDeps {
@@ -55,7 +95,7 @@ const FLUSH_ATTEMPTS = 3;
 
 export class WriteBehind {
   private readonly open = new Map<number, Buffered>();
-  private readonly chains = new Map<number, Promise<void>>();
+  private readonly pipes = new Map<number, Pipeline>();
   /** Buffers of a file not yet committed, and the furthest byte they reach. */
   private readonly unflushed = new Map<number, { count: number; end: number }>();
   private readonly errors = new Map<number, unknown>();
@@ -64,6 +104,10 @@ export class WriteBehind {
   dirtyBytes = 0;
   committedBytes = 0;
   flushes = 0;
+  /** Pieces whose map write started while an earlier piece of the same file was still in flight. */
+  overlapped = 0;
+  /** Pieces that shared a cluster with one in flight, so waited for its commit before preparing. */
+  serialized = 0;
 
   constructor(private readonly deps: WriteBehindDeps) {}
 
@@ -89,7 +133,7 @@ export class WriteBehind {
       }
       if (!buf) {
         const slot = await this.deps.slab.alloc(SLOT_WAIT_MS);
-        buf = { ino, offset, length: 0, slot, mtimeNs: 0n, lastWriteMs: 0, caller };
+        buf = { ino, offset, length: 0, slot, mtimeNs: 0n, lastWriteMs: 0, caller, pieces: 0 };
         this.open.set(ino, buf);
         const u = this.unflushed.get(ino) ?? { count: 0, end: 0 };
         u.count++;
@@ -113,7 +157,7 @@ export class WriteBehind {
       const buf = this.open.get(ino);
       if (buf) this.detach(buf, 'interactive');
     });
-    await this.chains.get(ino);
+    await this.pipes.get(ino)?.committed;
     const err = this.errors.get(ino);
     if (err !== undefined) {
       this.errors.delete(ino);
@@ -123,7 +167,7 @@ export class WriteBehind {
 
   /** Every file's buffers committed; errors are reported through onError, not thrown. */
   async flushAll(): Promise<void> {
-    const inos = new Set([...this.open.keys(), ...this.chains.keys()]);
+    const inos = new Set([...this.open.keys(), ...this.pipes.keys()]);
     await Promise.all(
       [...inos].map((ino) =>
         this.flushInode(ino).catch((err: unknown) => this.deps.onError(err, `flush of inode ${ino}`)),
@@ -145,68 +189,116 @@ export class WriteBehind {
 
   private detach(buf: Buffered, priority: PriorityClass): void {
     this.open.delete(buf.ino);
-    const prev = this.chains.get(buf.ino) ?? Promise.resolve();
-    const next = prev.then(() => this.flushBuffer(buf, priority));
-    this.chains.set(buf.ino, next);
-    void next.then(() => {
-      if (this.chains.get(buf.ino) === next) this.chains.delete(buf.ino);
-    });
-  }
-
-  private async flushBuffer(buf: Buffered, priority: PriorityClass): Promise<void> {
-    const { journal, scheduler, slab } = this.deps;
-    const restarts = () => journal.stats().restarts + scheduler.stats().restarts;
-    try {
-      for (let attempt = 1; ; attempt++) {
-        const before = restarts();
-        try {
-          await this.flushOnce(buf, priority);
-          return;
-        } catch (err) {
-          // A journal restart forgets the reservations of plans prepared before it (allocator
-          // recovery), so a commit after it is refused: the slot still holds the data, redo it all.
-          if (attempt >= FLUSH_ATTEMPTS || restarts() === before) {
-            if (!this.errors.has(buf.ino)) this.errors.set(buf.ino, err);
-            this.deps.onError(
-              err,
-              `write-behind of ${buf.length} bytes at ${buf.offset} of inode ${buf.ino}`,
-            );
-            return;
-          }
-        }
-      }
-    } finally {
-      slab.free(buf.slot);
-      this.dirtyBytes -= buf.length;
-      const u = this.unflushed.get(buf.ino);
-      if (u && --u.count === 0) this.unflushed.delete(buf.ino);
+    buf.pieces = Math.ceil(buf.length / MAX_IO_BYTES);
+    for (let from = 0; from < buf.length; from += MAX_IO_BYTES) {
+      this.enqueue(buf, from, Math.min(MAX_IO_BYTES, buf.length - from), priority);
     }
   }
 
   /**
-   * One buffer through the data path, in pieces of at most MAX_IO_BYTES (an executor's largest plan):
-   * a buffer of io.chunk_bytes larger than that lands as consecutive runs, each its own transaction.
+   * Puts one piece (at most MAX_IO_BYTES, an executor's largest plan) of a buffer into its file's
+   * pipeline. Prepares run in submission order and commits run in submission order, but the map
+   * write of a piece overlaps the commit of the one before and the prepare of the one after. A piece
+   * that shares a cluster with one still in flight merges that cluster's bytes, so it is prepared
+   * only once the earlier piece is live (then it reads the merged cluster, as a serial writer would).
    */
-  private async flushOnce(buf: Buffered, priority: PriorityClass): Promise<void> {
-    for (let done = 0; done < buf.length; done += MAX_IO_BYTES) {
-      await this.flushPiece(buf, done, Math.min(MAX_IO_BYTES, buf.length - done), priority);
+  private enqueue(buf: Buffered, from: number, length: number, priority: PriorityClass): void {
+    const ino = buf.ino;
+    let pipe = this.pipes.get(ino);
+    if (!pipe) {
+      pipe = { prepared: Promise.resolve(), committed: Promise.resolve(), inflight: new Set() };
+      this.pipes.set(ino, pipe);
     }
-    this.flushes++;
+    const offset = buf.offset + from;
+    const c0 = Math.floor(offset / CLUSTER_SIZE);
+    const c1 = Math.ceil((offset + length) / CLUSTER_SIZE);
+    const shares = [...pipe.inflight].some((p) => p.c0 < c1 && c0 < p.c1);
+    if (shares) this.serialized++;
+    const afterPrepared = pipe.prepared;
+    const afterCommitted = pipe.committed;
+    let prepared!: () => void;
+    pipe.prepared = new Promise<void>((resolve) => (prepared = resolve));
+    const line = pipe;
+    const piece: Piece = {
+      buf,
+      from,
+      length,
+      priority,
+      c0,
+      c1,
+      pipe,
+      afterCommitted,
+      prepared,
+      writing: null,
+    };
+    pipe.inflight.add(piece);
+    const run = async (): Promise<void> => {
+      try {
+        await (shares ? afterCommitted : afterPrepared);
+        await this.flushPiece(piece);
+        this.committedBytes += length;
+      } catch (err) {
+        if (!this.errors.has(ino)) this.errors.set(ino, err);
+        this.deps.onError(err, `write-behind of ${length} bytes at ${offset} of inode ${ino}`);
+      } finally {
+        prepared();
+        line.inflight.delete(piece);
+        // Settle in order even after a failure: flushInode awaits only the last piece.
+        await afterCommitted;
+        if (--buf.pieces === 0) this.release(buf);
+      }
+    };
+    const done = run();
+    pipe.committed = done;
+    void done.then(() => {
+      if (this.pipes.get(ino) === line && line.committed === done) this.pipes.delete(ino);
+    });
   }
 
-  private async flushPiece(
-    buf: Buffered,
-    from: number,
-    length: number,
-    priority: PriorityClass,
-  ): Promise<void> {
+  private release(buf: Buffered): void {
+    this.flushes++;
+    this.deps.slab.free(buf.slot);
+    this.dirtyBytes -= buf.length;
+    const u = this.unflushed.get(buf.ino);
+    if (u && --u.count === 0) this.unflushed.delete(buf.ino);
+  }
+
+  private async flushPiece(piece: Piece): Promise<void> {
+    const { journal, scheduler } = this.deps;
+    const restarts = () => journal.stats().restarts + scheduler.stats().restarts;
+    for (let attempt = 1; ; attempt++) {
+      const before = restarts();
+      try {
+        await this.flushPieceOnce(piece);
+        return;
+      } catch (err) {
+        // A journal restart forgets the reservations of plans prepared before it (allocator
+        // recovery), so a commit after it is refused: the slot still holds the data, redo it all.
+        if (attempt >= FLUSH_ATTEMPTS || restarts() === before) throw err;
+        // Serially this time, and not before the file's other pieces prepared before the restart
+        // have stopped writing: their clusters are free again and may be handed to this piece.
+        await piece.afterCommitted;
+        const writing = [...piece.pipe.inflight].filter((p) => p !== piece && p.writing);
+        await Promise.all(writing.map((p) => p.writing));
+      }
+    }
+  }
+
+  private async flushPieceOnce(piece: Piece): Promise<void> {
     const { journal, scheduler, slab } = this.deps;
+    const { buf, from, length, priority, pipe } = piece;
     const opts = { priority, caller: buf.caller, idempotent: true } as const;
+    const offset = buf.offset + from;
     let plan: WritePlan | undefined;
     let journalGen = journal.stats().restarts;
     try {
+      const near = pipe.tail && pipe.tail.fileCluster === piece.c0 ? pipe.tail.mapCluster : undefined;
       const prepare = () =>
-        journal.request('prepareWrite', { ino: buf.ino, offset: buf.offset + from, length }, opts);
+        journal.request(
+          'prepareWrite',
+          { ino: buf.ino, offset, length, ...(near !== undefined ? { near } : {}) },
+          opts,
+        );
       try {
         plan = await prepare();
       } catch (err) {
@@ -216,15 +308,37 @@ export class WriteBehind {
         plan = await prepare();
       }
       journalGen = journal.stats().restarts;
-      const crcs = await scheduler.request(
-        'write',
-        { plan },
-        { ...opts, data: slab.ref(buf.slot, from, length) },
+      const last = plan.runs[plan.runs.length - 1];
+      if (last)
+        pipe.tail = {
+          fileCluster: plan.fileCluster + plan.clusterCount,
+          mapCluster: last.start + last.length,
+        };
+      piece.prepared();
+      // The set keeps enqueue order: an earlier piece first means one is not committed yet.
+      if (pipe.inflight.values().next().value !== piece) this.overlapped++;
+      const write = (async () => {
+        const crcs = await scheduler.request(
+          'write',
+          { plan },
+          { ...opts, data: slab.ref(buf.slot, from, length) },
+        );
+        // The new run may hold a freed cluster's old bytes in the cache: drop them before it goes live.
+        await invalidateRuns(scheduler, plan.runs);
+        return crcs;
+      })();
+      piece.writing = write.then(
+        () => undefined,
+        () => undefined,
       );
-      // The new run may hold a freed cluster's old bytes in the cache: drop them before it goes live.
-      await invalidateRuns(scheduler, plan.runs);
+      let crcs: Uint8Array;
+      try {
+        crcs = await write;
+      } finally {
+        piece.writing = null;
+      }
+      await piece.afterCommitted;
       const inode = await journal.request('commitWrite', { plan, crcs, mtimeNs: buf.mtimeNs }, opts);
-      this.committedBytes += length;
       this.deps.onCommitted(inode);
     } catch (err) {
       // A journal restarted since the plan was prepared already returned its clusters (recovery).

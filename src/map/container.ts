@@ -62,7 +62,7 @@ import {
   writeStoredHeader,
   zeroBlockCrc,
 } from './png-chunks';
-import { syncDir, syncFile } from './file-sync';
+import { syncDir, syncFile, syncFileAsync } from './file-sync';
 import { IntentLog } from './intents';
 import { RangeGate } from './range-gate';
 import { PLAN_CLUSTERS, RunPlan } from './run-plan';
@@ -675,6 +675,15 @@ export class MapContainer {
   sync(): void {
     this.assertOpen();
     syncFile(this.fd, this.path);
+  }
+
+  /**
+   * fsync on the thread pool: this thread goes on serving reads and writes meanwhile. The caller
+   * keeps the file from being closed or replaced (grow) until it settles.
+   */
+  async syncAsync(): Promise<void> {
+    this.assertOpen();
+    await syncFileAsync(this.fd, this.path);
   }
 
   /** Closes the file. Does not checkpoint: a map closed dirty is repaired at the next open. */

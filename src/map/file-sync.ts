@@ -1,5 +1,5 @@
 /** fsync helpers shared by the map file and its intent log, with errors mapped to IMAP_E_* codes. */
-import { closeSync, fsyncSync, openSync } from 'node:fs';
+import { closeSync, fsync, fsyncSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fromSystemError } from '../protocol/errors';
 
@@ -9,6 +9,12 @@ export function syncFile(fd: number, path: string): void {
   } catch (err) {
     throw fromSystemError(err, `fsync ${path}`);
   }
+}
+
+export function syncFileAsync(fd: number, path: string): Promise<void> {
+  return new Promise((resolve, reject) =>
+    fsync(fd, (err) => (err ? reject(fromSystemError(err, `fsync ${path}`)) : resolve())),
+  );
 }
 
 /** fsync the directory so a create or rename survives a crash. */

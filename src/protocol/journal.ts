@@ -93,7 +93,14 @@ export interface JournalOps {
    * it to read the small files stored next to one just read (docs/cache.md).
    */
   mapSegments: { payload: { first: number; count: number; limit?: number }; result: MapSegment[] };
-  prepareWrite: { payload: { ino: number; offset: number; length: number }; result: WritePlan };
+  /**
+   * `near`: the map cluster to allocate from when the file's extent before `offset` is not yet
+   * committed (a pipelined writer passes the end of the run it prepared just before).
+   */
+  prepareWrite: {
+    payload: { ino: number; offset: number; length: number; near?: number };
+    result: WritePlan;
+  };
   /** Idempotent: committing a plan whose runs are already live is a no-op. */
   commitWrite: { payload: { plan: WritePlan; crcs: Bytes; mtimeNs: bigint }; result: Inode };
   abortWrite: { payload: { plan: WritePlan }; result: null };

@@ -231,7 +231,7 @@ runActor<JournalOps, JournalState>({
     planRead: (p, { state }) => state.fs.planRead(p.ino, p.offset, p.length),
     mapSegments: (p, { state }) =>
       state.fs.extents.mapSegments(p.first, p.count, Math.min(Math.max(1, p.limit ?? 256), 4096)),
-    prepareWrite: (p, { state }) => state.fs.prepareWrite(p.ino, p.offset, p.length),
+    prepareWrite: (p, { state }) => state.fs.prepareWrite(p.ino, p.offset, p.length, p.near),
     commitWrite: (p, { state }) => {
       state.fs.commitWrite(p.plan, bytes(p.crcs), p.mtimeNs);
       return state.fs.getattr(p.plan.ino);

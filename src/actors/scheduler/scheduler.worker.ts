@@ -195,11 +195,21 @@ runActor<SchedulerOps, SchedulerState>({
         return crc ? new Uint8Array(crc) : null;
       });
     },
-    sync: (_p, { state }) =>
-      barrier(state, 'writes', () => {
-        state.map.sync();
-        return null;
-      }),
+    sync: async (_p, { state }) => {
+      // Once every earlier write has finished, the fsync covers them all; writes submitted after the
+      // sync need not wait for the device (they are not part of this durable point). The second
+      // ticket, a read of nothing, keeps checkpoint, growth and close from running under the fsync.
+      const writesDone = await state.gate.enter({ barrier: 'writes' });
+      const holdFile = state.gate.enter({ reads: [] });
+      writesDone.leave();
+      const hold = await holdFile;
+      try {
+        await state.map.syncAsync();
+      } finally {
+        hold.leave();
+      }
+      return null;
+    },
     checkpoint: (p, { state }) =>
       barrier(state, 'all', () => {
         const payload = Buffer.from(p.metadata.buffer, p.metadata.byteOffset, p.metadata.byteLength);
