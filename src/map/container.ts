@@ -66,7 +66,7 @@ import { syncDir, syncFile, syncFileAsync } from './file-sync';
 import { IntentLog } from './intents';
 import { RangeGate } from './range-gate';
 import { PLAN_CLUSTERS, RunPlan } from './run-plan';
-import { adviseSpans, fastBlockSums, runSpans, runSpansSync } from './span-io';
+import { adviseSpans, fastBlockSums, fixBlocks, runSpans, runSpansSync } from './span-io';
 
 /** Spans of an advice this close are read as one (a page between them costs less than another I/O). */
 const ADVISE_GAP = 4096;
@@ -502,7 +502,6 @@ export class MapContainer {
     this.assertWritable();
     this.assertQuiet('checkpoint');
     const encoded = metadata === undefined ? null : encodeMetadata(metadata);
-    const generation = this.sb.generation + 1n;
     let changed: [number, number];
     if (this.adler === null) {
       // Opened dirty: the stored Adler-32 is stale, so only a repair can produce it.
@@ -511,6 +510,25 @@ export class MapContainer {
     } else {
       changed = this.fixDirtyBlocks(this.adler);
     }
+    this.finishCheckpoint(encoded, changed);
+  }
+
+  /**
+   * checkpoint with the pass over written blocks on pool threads, in parallel (block_fix.c). The
+   * caller keeps every other request on this map away until it settles (the scheduler's barrier).
+   */
+  async checkpointAsync(metadata?: MetadataCopy): Promise<void> {
+    this.assertWritable();
+    this.assertQuiet('checkpoint');
+    if (this.adler === null) return this.checkpoint(metadata);
+    const encoded = metadata === undefined ? null : encodeMetadata(metadata);
+    const changed = await this.fixDirtyBlocksAsync(this.adler);
+    this.finishCheckpoint(encoded, changed);
+  }
+
+  /** The rest of a checkpoint once the written blocks' CRCs and the Adler-32 are right. */
+  private finishCheckpoint(encoded: Buffer | null, changed: [number, number]): void {
+    const generation = this.sb.generation + 1n;
     if (encoded !== null) this.writeMetadataTail(encoded);
     this.sync();
     this.commitIntents(generation, changed);
@@ -822,6 +840,34 @@ export class MapContainer {
         this.blockFlags[blk] = KNOWN;
       }
       i = j;
+    }
+    this.dirtyBlocks = [];
+    this.writeAdler(adler);
+    return changed;
+  }
+
+  /** fixDirtyBlocks with the reads, CRCs and sums in block_fix.c; the same result. */
+  private async fixDirtyBlocksAsync(adler: StreamAdler): Promise<[number, number]> {
+    const L = this.layout;
+    const dirty = Uint32Array.from(this.dirtyBlocks).sort();
+    const n = dirty.length;
+    const changed: [number, number] = n === 0 ? [0, 0] : [dirty[0], dirty[n - 1] + 1];
+    const offsets = new Float64Array(n);
+    const lengths = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      offsets[i] = L.blockChunkOffset(dirty[i]);
+      lengths[i] = L.blockLength(dirty[i]);
+    }
+    const sums = new Uint32Array(2 * n);
+    await fixBlocks(this.fd, offsets, lengths, n, sums, `dirty blocks of ${this.path}`);
+    for (let i = 0; i < n; i++) {
+      const blk = dirty[i];
+      const s = sums[2 * i];
+      const w = sums[2 * i + 1];
+      const coef = blockCoefficient(L.rawLength, L.blockRawOffset(blk));
+      adler.replace(coef, this.blockSumTable[2 * blk], this.blockSumTable[2 * blk + 1], s, w);
+      this.setSums(blk, s, w);
+      this.blockFlags[blk] = KNOWN;
     }
     this.dirtyBlocks = [];
     this.writeAdler(adler);

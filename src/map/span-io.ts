@@ -22,6 +22,13 @@ interface SpanIoAddon {
   spanIoSync(...args: SpanArgs): void;
   blockSums(buffer: Uint8Array, offset: number, length: number, out: Uint32Array): void;
   spanAdvise(fd: number, fileOffsets: Float64Array, lengths: Int32Array, count: number): Promise<number>;
+  blockFix(
+    fd: number,
+    chunkOffsets: Float64Array,
+    lengths: Int32Array,
+    count: number,
+    sums: Uint32Array,
+  ): Promise<void>;
   tileCopy(
     store: Uint8Array,
     toStore: boolean,
@@ -87,6 +94,27 @@ export function adviseSpans(
  */
 export function fastBlockSums(buf: Uint8Array, off: number, len: number, out: Uint32Array): void {
   spanIoAddon().blockSums(buf, off, len, out);
+}
+
+/**
+ * The checkpoint's pass over written blocks, on pool threads in parallel (block_fix.c): for each
+ * block, the IDAT chunk at chunkOffsets[i] with lengths[i] payload bytes gets its CRC-32 rewritten,
+ * and its payload's block sums land in sums[2i], sums[2i + 1] (as fastBlockSums computes them).
+ */
+export async function fixBlocks(
+  fd: number,
+  chunkOffsets: Float64Array,
+  lengths: Int32Array,
+  count: number,
+  sums: Uint32Array,
+  what: string,
+): Promise<void> {
+  if (count === 0) return;
+  try {
+    await spanIoAddon().blockFix(fd, chunkOffsets, lengths, count, sums);
+  } catch (err) {
+    throw spanError(err, true, what);
+  }
 }
 
 /** Where the tile rows of a plan's clusters lie in its store (RunPlan); see tileCopy in span_io.c. */

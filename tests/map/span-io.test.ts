@@ -5,12 +5,12 @@
  * short as IMAP_E_TRUNCATED, not as garbage. The addon's block sums match the TypeScript reference.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLUSTER_SIZE, MapContainer } from '../../src/map';
 import { blockSums } from '../../src/map/adler32';
 import { MapLayout } from '../../src/map/layout';
-import { fastBlockSums } from '../../src/map/span-io';
+import { fastBlockSums, fixBlocks } from '../../src/map/span-io';
 import { ImapError } from '../../src/protocol/errors';
 import { clusterPattern, withTempDir } from './helpers';
 
@@ -128,4 +128,42 @@ test('advice brings the clusters into the page cache without reading them into m
     m.close();
   }
   expect(() => m.adviseClusters(0, 1)).toThrow(ImapError);
+});
+
+describe('fixBlocks (the checkpoint pass on pool threads)', () => {
+  it('a block past the end of a cut-short map is IMAP_E_TRUNCATED; a closed fd is an ImapError', async () => {
+    const { path } = makeMap();
+    const layout = new MapLayout(SIDE);
+    const last = layout.blockCount - 1;
+    truncateSync(path, layout.blockChunkOffset(last) + 100);
+    const fd = openSync(path, 'r+');
+    const offsets = Float64Array.of(layout.blockChunkOffset(0), layout.blockChunkOffset(last));
+    const lengths = Int32Array.of(layout.blockLength(0), layout.blockLength(last));
+    const sums = new Uint32Array(4);
+    const cut = await fixBlocks(fd, offsets, lengths, 2, sums, 'test blocks').catch((e: unknown) => e);
+    expect(cut).toBeInstanceOf(ImapError);
+    expect((cut as ImapError).code).toBe('IMAP_E_TRUNCATED');
+    closeSync(fd);
+    const closed = await fixBlocks(fd, offsets, lengths, 1, sums, 'test blocks').catch((e: unknown) => e);
+    expect(closed).toBeInstanceOf(ImapError);
+  });
+
+  it('the sums it returns match the TypeScript reference', async () => {
+    const { path } = makeMap();
+    const layout = new MapLayout(SIDE);
+    const fd = openSync(path, 'r+');
+    const n = 6;
+    const offsets = Float64Array.from({ length: n }, (_, i) => layout.blockChunkOffset(i));
+    const lengths = Int32Array.from({ length: n }, (_, i) => layout.blockLength(i));
+    const sums = new Uint32Array(2 * n);
+    await fixBlocks(fd, offsets, lengths, n, sums, 'test blocks');
+    for (let i = 0; i < n; i++) {
+      const payload = Buffer.alloc(lengths[i]);
+      readSync(fd, payload, 0, lengths[i], layout.fileOffsetOfRaw(layout.blockRawOffset(i)));
+      const ref = new Uint32Array(2);
+      blockSums(payload, 0, payload.length, ref);
+      expect([sums[2 * i], sums[2 * i + 1]]).toEqual([ref[0], ref[1]]);
+    }
+    closeSync(fd);
+  });
 });

@@ -129,10 +129,14 @@ async function ordered<T>(
 }
 
 /** Structural work (sync, checkpoint, growth) after every earlier conflicting request. */
-async function barrier<T>(state: SchedulerState, kind: 'all' | 'writes', work: () => T): Promise<T> {
+async function barrier<T>(
+  state: SchedulerState,
+  kind: 'all' | 'writes',
+  work: () => T | Promise<T>,
+): Promise<T> {
   const ticket = await state.gate.enter({ barrier: kind });
   try {
-    return work();
+    return await work();
   } finally {
     ticket.leave();
   }
@@ -211,9 +215,9 @@ runActor<SchedulerOps, SchedulerState>({
       return null;
     },
     checkpoint: (p, { state }) =>
-      barrier(state, 'all', () => {
+      barrier(state, 'all', async () => {
         const payload = Buffer.from(p.metadata.buffer, p.metadata.byteOffset, p.metadata.byteLength);
-        state.map.checkpoint({ generation: BigInt(p.generation), payload });
+        await state.map.checkpointAsync({ generation: BigInt(p.generation), payload });
         return info(state.map);
       }),
     grow: (p, { state }) =>

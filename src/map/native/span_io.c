@@ -29,6 +29,8 @@
 
 #include <node_api.h>
 
+#include "block_sums.h"
+
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
@@ -331,8 +333,6 @@ static napi_value span_io_sync(napi_env env, napi_callback_info info) {
  * mod 65521). The same recurrence as the TypeScript version, which stays the reference; here it is
  * the checkpoint's hot loop (every dirty 32 KiB block is summed again), 2-3x faster than in JS.
  */
-#define ADLER_MOD 65521u
-#define ADLER_NMAX 5552
 static napi_value block_sums(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -361,30 +361,8 @@ static napi_value block_sums(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "IMAP_E_INTERNAL", "blockSums: range outside the buffer");
     return NULL;
   }
-  const uint8_t *p = (const uint8_t *)data + off;
-  uint64_t a = 0, b = 0;
-  int64_t left = len;
-  while (left > 0) {
-    int64_t n = left < ADLER_NMAX ? left : ADLER_NMAX;
-    left -= n;
-    while (n >= 8) {
-      a += p[0]; b += a; a += p[1]; b += a; a += p[2]; b += a; a += p[3]; b += a;
-      a += p[4]; b += a; a += p[5]; b += a; a += p[6]; b += a; a += p[7]; b += a;
-      p += 8;
-      n -= 8;
-    }
-    while (n-- > 0) {
-      a += *p++;
-      b += a;
-    }
-    a %= ADLER_MOD;
-    b %= ADLER_MOD;
-  }
-  /* W = (L mod M) * S - B, mod M (adler32.ts: blockSums). */
-  uint64_t w = ((uint64_t)(len % ADLER_MOD) * a + ADLER_MOD - b) % ADLER_MOD;
   uint32_t *out = out_data;
-  out[0] = (uint32_t)a;
-  out[1] = (uint32_t)w;
+  block_sums_of((const uint8_t *)data + off, len, &out[0], &out[1]);
   return NULL;
 }
 
@@ -564,5 +542,6 @@ NAPI_MODULE_INIT() {
   if (napi_create_function(env, "spanIoSync", NAPI_AUTO_LENGTH, span_io_sync, NULL, &fn_sync) != napi_ok)
     return NULL;
   if (napi_set_named_property(env, exports, "spanIoSync", fn_sync) != napi_ok) return NULL;
+  if (!register_block_fix(env, exports)) return NULL;
   return exports;
 }
