@@ -42,6 +42,8 @@ interface Buffered {
   caller: Caller;
   /** Pieces of this buffer not yet settled (set when it is detached). */
   pieces: number;
+  /** A piece of it failed for good (the error is kept for the file's next flush). */
+  failed: boolean;
 }
 
 /** A piece of a buffer on its way to the map. */
@@ -133,7 +135,7 @@ export class WriteBehind {
       }
       if (!buf) {
         const slot = await this.deps.slab.alloc(SLOT_WAIT_MS);
-        buf = { ino, offset, length: 0, slot, mtimeNs: 0n, lastWriteMs: 0, caller, pieces: 0 };
+        buf = { ino, offset, length: 0, slot, mtimeNs: 0n, lastWriteMs: 0, caller, pieces: 0, failed: false };
         this.open.set(ino, buf);
         const u = this.unflushed.get(ino) ?? { count: 0, end: 0 };
         u.count++;
@@ -238,6 +240,7 @@ export class WriteBehind {
         await this.flushPiece(piece);
         this.committedBytes += length;
       } catch (err) {
+        buf.failed = true;
         if (!this.errors.has(ino)) this.errors.set(ino, err);
         this.deps.onError(err, `write-behind of ${length} bytes at ${offset} of inode ${ino}`);
       } finally {
@@ -256,7 +259,7 @@ export class WriteBehind {
   }
 
   private release(buf: Buffered): void {
-    this.flushes++;
+    if (!buf.failed) this.flushes++;
     this.deps.slab.free(buf.slot);
     this.dirtyBytes -= buf.length;
     const u = this.unflushed.get(buf.ino);
