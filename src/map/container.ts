@@ -828,16 +828,7 @@ export class MapContainer {
         crcBuf.writeUInt32BE(crc32(win.subarray(c + 4, crcAt)), 0);
         this.put(crcBuf, 0, 4, start + crcAt);
         fastBlockSums(win, c + CHUNK_HEADER + STORED_HEADER, len, this.sums);
-        const coef = blockCoefficient(L.rawLength, L.blockRawOffset(blk));
-        adler.replace(
-          coef,
-          this.blockSumTable[2 * blk],
-          this.blockSumTable[2 * blk + 1],
-          this.sums[0],
-          this.sums[1],
-        );
-        this.setSums(blk, this.sums[0], this.sums[1]);
-        this.blockFlags[blk] = KNOWN;
+        this.foldBlockSums(adler, blk, this.sums[0], this.sums[1]);
       }
       i = j;
     }
@@ -860,18 +851,18 @@ export class MapContainer {
     }
     const sums = new Uint32Array(2 * n);
     await fixBlocks(this.fd, offsets, lengths, n, sums, `dirty blocks of ${this.path}`);
-    for (let i = 0; i < n; i++) {
-      const blk = dirty[i];
-      const s = sums[2 * i];
-      const w = sums[2 * i + 1];
-      const coef = blockCoefficient(L.rawLength, L.blockRawOffset(blk));
-      adler.replace(coef, this.blockSumTable[2 * blk], this.blockSumTable[2 * blk + 1], s, w);
-      this.setSums(blk, s, w);
-      this.blockFlags[blk] = KNOWN;
-    }
+    for (let i = 0; i < n; i++) this.foldBlockSums(adler, dirty[i], sums[2 * i], sums[2 * i + 1]);
     this.dirtyBlocks = [];
     this.writeAdler(adler);
     return changed;
+  }
+
+  /** A fixed block's new sums replace its old ones in the stream's Adler-32 and in the table. */
+  private foldBlockSums(adler: StreamAdler, blk: number, s: number, w: number): void {
+    const coef = blockCoefficient(this.layout.rawLength, this.layout.blockRawOffset(blk));
+    adler.replace(coef, this.blockSumTable[2 * blk], this.blockSumTable[2 * blk + 1], s, w);
+    this.setSums(blk, s, w);
+    this.blockFlags[blk] = KNOWN;
   }
 
   private writeAdler(adler: StreamAdler): void {
