@@ -65,6 +65,12 @@ interface Piece {
   writing: Promise<void> | null;
 }
 
+/** True when a piece in flight writes any of file clusters [c0, c1). */
+function sharesCluster(inflight: ReadonlySet<Piece>, c0: number, c1: number): boolean {
+  for (const p of inflight) if (p.c0 < c1 && c0 < p.c1) return true;
+  return false;
+}
+
 /** One file's flush pipeline. */
 interface Pipeline {
   /** Settles when the last enqueued piece has its plan (or has failed). */
@@ -206,21 +212,16 @@ export class WriteBehind {
    */
   private enqueue(buf: Buffered, from: number, length: number, priority: PriorityClass): void {
     const ino = buf.ino;
-    let pipe = this.pipes.get(ino);
-    if (!pipe) {
-      pipe = { prepared: Promise.resolve(), committed: Promise.resolve(), inflight: new Set() };
-      this.pipes.set(ino, pipe);
-    }
+    const pipe = this.pipeOf(ino);
     const offset = buf.offset + from;
     const c0 = Math.floor(offset / CLUSTER_SIZE);
     const c1 = Math.ceil((offset + length) / CLUSTER_SIZE);
-    const shares = [...pipe.inflight].some((p) => p.c0 < c1 && c0 < p.c1);
+    const shares = sharesCluster(pipe.inflight, c0, c1);
     if (shares) this.serialized++;
     const afterPrepared = pipe.prepared;
     const afterCommitted = pipe.committed;
     let prepared!: () => void;
     pipe.prepared = new Promise<void>((resolve) => (prepared = resolve));
-    const line = pipe;
     const piece: Piece = {
       buf,
       from,
@@ -245,7 +246,7 @@ export class WriteBehind {
         this.deps.onError(err, `write-behind of ${length} bytes at ${offset} of inode ${ino}`);
       } finally {
         prepared();
-        line.inflight.delete(piece);
+        pipe.inflight.delete(piece);
         // Settle in order even after a failure: flushInode awaits only the last piece.
         await afterCommitted;
         if (--buf.pieces === 0) this.release(buf);
@@ -254,8 +255,17 @@ export class WriteBehind {
     const done = run();
     pipe.committed = done;
     void done.then(() => {
-      if (this.pipes.get(ino) === line && line.committed === done) this.pipes.delete(ino);
+      if (this.pipes.get(ino) === pipe && pipe.committed === done) this.pipes.delete(ino);
     });
+  }
+
+  private pipeOf(ino: number): Pipeline {
+    let pipe = this.pipes.get(ino);
+    if (!pipe) {
+      pipe = { prepared: Promise.resolve(), committed: Promise.resolve(), inflight: new Set() };
+      this.pipes.set(ino, pipe);
+    }
+    return pipe;
   }
 
   private release(buf: Buffered): void {
@@ -281,8 +291,7 @@ export class WriteBehind {
         // Serially this time, and not before the file's other pieces prepared before the restart
         // have stopped writing: their clusters are free again and may be handed to this piece.
         await piece.afterCommitted;
-        const writing = [...piece.pipe.inflight].filter((p) => p !== piece && p.writing);
-        await Promise.all(writing.map((p) => p.writing));
+        await Promise.all([...piece.pipe.inflight].map((p) => (p === piece ? null : p.writing)));
       }
     }
   }

@@ -807,8 +807,7 @@ export class MapContainer {
    */
   private fixDirtyBlocks(adler: StreamAdler): [number, number] {
     const L = this.layout;
-    const dirty = Uint32Array.from(this.dirtyBlocks).sort();
-    const changed: [number, number] = dirty.length === 0 ? [0, 0] : [dirty[0], dirty[dirty.length - 1] + 1];
+    const { dirty, changed } = this.sortedDirtyBlocks();
     const win = this.plan.scratch;
     const perWindow = Math.max(1, Math.floor(win.length / L.blockStride));
     const crcBuf = Buffer.allocUnsafe(4);
@@ -840,9 +839,8 @@ export class MapContainer {
   /** fixDirtyBlocks with the reads, CRCs and sums in block_fix.c; the same result. */
   private async fixDirtyBlocksAsync(adler: StreamAdler): Promise<[number, number]> {
     const L = this.layout;
-    const dirty = Uint32Array.from(this.dirtyBlocks).sort();
+    const { dirty, changed } = this.sortedDirtyBlocks();
     const n = dirty.length;
-    const changed: [number, number] = n === 0 ? [0, 0] : [dirty[0], dirty[n - 1] + 1];
     const offsets = new Float64Array(n);
     const lengths = new Int32Array(n);
     for (let i = 0; i < n; i++) {
@@ -850,11 +848,18 @@ export class MapContainer {
       lengths[i] = L.blockLength(dirty[i]);
     }
     const sums = new Uint32Array(2 * n);
-    await fixBlocks(this.fd, offsets, lengths, n, sums, `dirty blocks of ${this.path}`);
+    await fixBlocks(this.fd, offsets, lengths, n, sums, `the checksums of the dirty blocks of ${this.path}`);
     for (let i = 0; i < n; i++) this.foldBlockSums(adler, dirty[i], sums[2 * i], sums[2 * i + 1]);
     this.dirtyBlocks = [];
     this.writeAdler(adler);
     return changed;
+  }
+
+  /** The blocks written since the last checkpoint, ascending, and the range [first, last + 1). */
+  private sortedDirtyBlocks(): { dirty: Uint32Array; changed: [number, number] } {
+    const dirty = Uint32Array.from(this.dirtyBlocks).sort();
+    const n = dirty.length;
+    return { dirty, changed: n === 0 ? [0, 0] : [dirty[0], dirty[n - 1] + 1] };
   }
 
   /** A fixed block's new sums replace its old ones in the stream's Adler-32 and in the table. */

@@ -23,6 +23,8 @@ import {
   tempDir,
   umount,
 } from '../mount/helpers';
+import { clusterPattern } from '../map/helpers';
+import { CLUSTER_SIZE } from '../../src/fs/types';
 
 const MiB = 1024 * 1024;
 let dir: string;
@@ -45,16 +47,10 @@ afterEach(async () => {
 });
 afterAll(() => removeDir(dir));
 
-/** Deterministic pseudo-random bytes (xorshift32), so a failure can be replayed. */
+/** Deterministic bytes (tests/map/helpers' cluster pattern), so a failure can be replayed. */
 function pattern(length: number, seed: number): Buffer {
   const out = Buffer.alloc(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
+  for (let c = 0; c * CLUSTER_SIZE < length; c++) clusterPattern(c, seed).copy(out, c * CLUSTER_SIZE);
   return out;
 }
 

@@ -21,7 +21,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,7 +28,9 @@
 
 #include <node_api.h>
 
+#include "block_fix.h"
 #include "block_sums.h"
+#include "io_error.h"
 
 #define BLOCK_FIX_PARTS 2
 /* "IDAT" and the 5-byte stored-block header precede the payload inside the CRC. */
@@ -123,33 +124,8 @@ static void run_part(napi_env env, void *data) {
   free(buf);
 }
 
-static const char *code_of(int e) {
-  switch (e) {
-    case EIO: return "EIO";
-    case ENOSPC: return "ENOSPC";
-    case EBADF: return "EBADF";
-    case EDQUOT: return "EDQUOT";
-    case EROFS: return "EROFS";
-    case ENOMEM: return "ENOMEM";
-    default: return "EIO";
-  }
-}
-
 static napi_value part_error(napi_env env, const Part *p) {
-  char message[160];
-  if (p->hit_eof) {
-    snprintf(message, sizeof message, "blockFix: end of file at %.0f", p->fail_at);
-  } else {
-    snprintf(message, sizeof message, "blockFix: %s at %.0f: %s", p->failed_write ? "pwrite" : "pread",
-             p->fail_at, strerror(p->error));
-  }
-  napi_value msg, code, err, errno_value;
-  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-  napi_create_string_utf8(env, p->hit_eof ? "EOF" : code_of(p->error), NAPI_AUTO_LENGTH, &code);
-  napi_create_error(env, code, msg, &err);
-  napi_create_int32(env, p->hit_eof ? 0 : -p->error, &errno_value);
-  napi_set_named_property(env, err, "errno", errno_value);
-  return err;
+  return io_error(env, "blockFix: ", p->hit_eof, p->error, p->failed_write, p->fail_at);
 }
 
 static void free_fix(napi_env env, Fix *fix) {

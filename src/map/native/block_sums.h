@@ -5,7 +5,6 @@
 #ifndef IMAPFS_BLOCK_SUMS_H
 #define IMAPFS_BLOCK_SUMS_H
 
-#include <node_api.h>
 #include <stdint.h>
 
 #define ADLER_MOD 65521u
@@ -34,8 +33,5 @@ static inline void block_sums_of(const uint8_t *p, int64_t len, uint32_t *s_out,
   *s_out = (uint32_t)a;
   *w_out = (uint32_t)(((uint64_t)(len % ADLER_MOD) * a + ADLER_MOD - b) % ADLER_MOD);
 }
-
-/* block_fix.c: adds blockFix to the addon's exports; false with a pending exception on failure. */
-int register_block_fix(napi_env env, napi_value exports);
 
 #endif

@@ -29,7 +29,9 @@
 
 #include <node_api.h>
 
+#include "block_fix.h"
 #include "block_sums.h"
+#include "io_error.h"
 
 typedef struct {
   napi_async_work work;
@@ -151,39 +153,9 @@ static void run_batch(napi_env env, void *data) {
   }
 }
 
-static const char *errno_name(int e) {
-  switch (e) {
-    case EIO: return "EIO";
-    case ENOSPC: return "ENOSPC";
-    case EBADF: return "EBADF";
-    case EFBIG: return "EFBIG";
-    case EDQUOT: return "EDQUOT";
-    case EROFS: return "EROFS";
-    case EINVAL: return "EINVAL";
-    case EFAULT: return "EFAULT";
-    case EAGAIN: return "EAGAIN";
-    case ENOMEM: return "ENOMEM";
-    default: return "EIO";
-  }
-}
-
 /* The Error for a failed batch: code = errno name (or "EOF"), errno = -errno. */
 static napi_value batch_error(napi_env env, Batch *b) {
-  char message[160];
-  const char *code = b->hit_eof ? "EOF" : errno_name(b->error);
-  if (b->hit_eof) {
-    snprintf(message, sizeof message, "end of file at %.0f", b->fail_at);
-  } else {
-    snprintf(message, sizeof message, "%s at %.0f: %s", b->write ? "pwrite" : "pread", b->fail_at,
-             strerror(b->error));
-  }
-  napi_value msg, code_value, err, errno_value;
-  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_value);
-  napi_create_error(env, code_value, msg, &err);
-  napi_create_int32(env, b->hit_eof ? 0 : -b->error, &errno_value);
-  napi_set_named_property(env, err, "errno", errno_value);
-  return err;
+  return io_error(env, "", b->hit_eof, b->error, b->write, b->fail_at);
 }
 
 static void finish_batch(napi_env env, napi_status status, void *data) {
