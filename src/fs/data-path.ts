@@ -125,15 +125,21 @@ export class DataPath {
         `commitWrite: ${crcs.length / CRC_BYTES} CRCs for ${plan.clusterCount}`,
       );
     }
-    this.store.transaction(() => {
-      const inode = this.regular(plan.ino);
-      this.replace(plan, crcs);
-      this.store.updateInode(plan.ino, {
-        size: Math.max(inode.size, plan.offset + plan.length),
-        mtimeNs,
-        ctimeNs: mtimeNs,
+    try {
+      this.store.transaction(() => {
+        const inode = this.regular(plan.ino);
+        this.replace(plan, crcs);
+        this.store.updateInode(plan.ino, {
+          size: Math.max(inode.size, plan.offset + plan.length),
+          mtimeNs,
+          ctimeNs: mtimeNs,
+        });
       });
-    });
+    } catch (err) {
+      // Delivered again after a journal crash that came after the commit but before its reply.
+      if (this.isLive(plan)) return;
+      throw err;
+    }
   }
 
   /** Returns a prepared write's clusters (the I/O failed or the caller gave up). */
@@ -160,6 +166,16 @@ export class DataPath {
 
   /** One transaction: the rewritten tail cluster (if any), clusters past the end retired, new size. */
   commitTruncate(plan: TruncatePlan, tailCrcs: Buffer | null, timeNs: bigint = nowNs()): void {
+    try {
+      this.commitTruncateOnce(plan, tailCrcs, timeNs);
+    } catch (err) {
+      // A second delivery (see commitWrite); without a tail the commit is idempotent as it is.
+      if (plan.tail && this.isLive(plan.tail) && this.store.getInode(plan.ino)?.size === plan.size) return;
+      throw err;
+    }
+  }
+
+  private commitTruncateOnce(plan: TruncatePlan, tailCrcs: Buffer | null, timeNs: bigint): void {
     this.store.transaction(() => {
       const inode = this.regular(plan.ino);
       if (plan.tail) {
@@ -203,6 +219,33 @@ export class DataPath {
       const size = keepSize ? inode.size : Math.max(inode.size, offset + length);
       this.store.updateInode(ino, { size, ctimeNs: t, ...(size !== inode.size ? { mtimeNs: t } : {}) });
     });
+  }
+
+  /**
+   * True when the file's clusters of the plan are exactly the plan's runs: its commit is applied.
+   * The runs were free when the plan was prepared, so nothing else can have placed them there.
+   */
+  private isLive(plan: WritePlan): boolean {
+    let run = 0;
+    let inRun = 0;
+    let covered = 0;
+    for (const seg of this.extents.segments(
+      plan.ino,
+      plan.fileCluster,
+      plan.fileCluster + plan.clusterCount,
+    )) {
+      if (seg.mapCluster === null || seg.crcs === null) return false;
+      for (let k = 0; k < seg.count; k++) {
+        const r = plan.runs[run];
+        if (!r || seg.mapCluster + k !== r.start + inRun) return false;
+        if (++inRun === r.length) {
+          run++;
+          inRun = 0;
+        }
+      }
+      covered += seg.count;
+    }
+    return covered === plan.clusterCount;
   }
 
   private replace(plan: WritePlan, crcs: Buffer): void {

@@ -61,8 +61,6 @@ interface Piece {
   readonly afterCommitted: Promise<void>;
   /** Lets the next piece prepare. */
   readonly prepared: () => void;
-  /** Its map write, while one runs. */
-  writing: Promise<void> | null;
 }
 
 /** True when a piece in flight writes any of file clusters [c0, c1). */
@@ -232,7 +230,6 @@ export class WriteBehind {
       pipe,
       afterCommitted,
       prepared,
-      writing: null,
     };
     pipe.inflight.add(piece);
     const run = async (): Promise<void> => {
@@ -285,13 +282,11 @@ export class WriteBehind {
         await this.flushPieceOnce(piece);
         return;
       } catch (err) {
-        // A journal restart forgets the reservations of plans prepared before it (allocator
-        // recovery), so a commit after it is refused: the slot still holds the data, redo it all.
+        // A restart keeps the plans' reservations and redelivers what was in flight, so this is a
+        // request that failed on every worker it reached: the slot still holds the data, redo it all,
+        // serially this time (after the pieces before it are committed).
         if (attempt >= FLUSH_ATTEMPTS || restarts() === before) throw err;
-        // Serially this time, and not before the file's other pieces prepared before the restart
-        // have stopped writing: their clusters are free again and may be handed to this piece.
         await piece.afterCommitted;
-        await Promise.all([...piece.pipe.inflight].map((p) => (p === piece ? null : p.writing)));
       }
     }
   }
@@ -302,7 +297,6 @@ export class WriteBehind {
     const opts = { priority, caller: buf.caller, idempotent: true } as const;
     const offset = buf.offset + from;
     let plan: WritePlan | undefined;
-    let journalGen = journal.stats().restarts;
     try {
       const near = pipe.tail && pipe.tail.fileCluster === piece.c0 ? pipe.tail.mapCluster : undefined;
       const prepare = () =>
@@ -319,7 +313,6 @@ export class WriteBehind {
         if ((await this.deps.reclaim()) === 0) throw err;
         plan = await prepare();
       }
-      journalGen = journal.stats().restarts;
       const last = plan.runs[plan.runs.length - 1];
       if (last)
         pipe.tail = {
@@ -329,32 +322,20 @@ export class WriteBehind {
       piece.prepared();
       // The set keeps enqueue order: an earlier piece first means one is not committed yet.
       if (pipe.inflight.values().next().value !== piece) this.overlapped++;
-      const write = (async () => {
-        const crcs = await scheduler.request(
-          'write',
-          { plan },
-          { ...opts, data: slab.ref(buf.slot, from, length) },
-        );
-        // The new run may hold a freed cluster's old bytes in the cache: drop them before it goes live.
-        await invalidateRuns(scheduler, plan.runs);
-        return crcs;
-      })();
-      piece.writing = write.then(
-        () => undefined,
-        () => undefined,
+      const crcs = await scheduler.request(
+        'write',
+        { plan },
+        { ...opts, data: slab.ref(buf.slot, from, length) },
       );
-      let crcs: Uint8Array;
-      try {
-        crcs = await write;
-      } finally {
-        piece.writing = null;
-      }
+      // The new run may hold a freed cluster's old bytes in the cache: drop them before it goes live.
+      await invalidateRuns(scheduler, plan.runs);
       await piece.afterCommitted;
       const inode = await journal.request('commitWrite', { plan, crcs, mtimeNs: buf.mtimeNs }, opts);
       this.deps.onCommitted(inode);
     } catch (err) {
-      // A journal restarted since the plan was prepared already returned its clusters (recovery).
-      if (plan && journal.stats().restarts === journalGen) {
+      // Its map write has settled: the clusters can go back to free space (a journal restart since
+      // the prepare kept them reserved; a commit that did get in makes this a no-op).
+      if (plan) {
         await journal
           .request('abortWrite', { plan }, opts)
           .catch((abortErr: unknown) =>

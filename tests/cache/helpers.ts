@@ -87,12 +87,14 @@ export async function startDaemon(options: {
   neighbour?: number;
   ioDelayMs?: number;
   dir?: string;
+  /** The map's side in pixels (default 512). */
+  side?: number;
 }): Promise<Daemon> {
   const dir = options.dir ?? tempDir('daemon');
   const map = path.join(dir, 'map.png');
   const files = new Map<string, { ino: number; data: Buffer }>();
   if (!fs.existsSync(map)) {
-    const opened = createMap(map, 512, { uid: 0, gid: 0 });
+    const opened = createMap(map, options.side ?? 512, { uid: 0, gid: 0 });
     try {
       for (const [name, data] of Object.entries(options.files)) {
         const inode = opened.fs.create(1, Buffer.from(name), 0o100644, { uid: 0, gid: 0, umask: 0o022 });

@@ -64,7 +64,11 @@ describe('data path', () => {
     expect(p2.merge).toEqual([]); // nothing old to merge: beyond EOF
     fx.fs.commitWrite(p2, Buffer.alloc(4), 5n);
     expect(fx.fs.getattr(ino)).toMatchObject({ size: 110, mtimeNs: 5n });
-    expectCode(() => fx.fs.commitWrite(p2, Buffer.alloc(4)), 'IMAP_E_INVALID'); // already committed
+    // Delivered again (a journal crash lost the reply): accepted, applied once.
+    fx.fs.commitWrite(p2, Buffer.alloc(4), 9n);
+    expect(fx.fs.getattr(ino)).toMatchObject({ size: 110, mtimeNs: 5n });
+    // A plan whose clusters went back to free space is refused.
+    expectCode(() => fx.fs.commitWrite(plan, Buffer.alloc(12)), 'IMAP_E_INVALID');
   });
 
   it('appends stay contiguous and merge into one extent', () => {

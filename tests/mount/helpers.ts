@@ -149,6 +149,8 @@ export async function umount(m: Mount | null | undefined): Promise<RunResult | n
 }
 
 export function removeDir(dir: string | undefined): void {
+  // IMAPFS_TEST_KEEP=1 keeps maps and daemon logs of a failed run for a post-mortem.
+  if (process.env.IMAPFS_TEST_KEEP) return;
   if (dir && !isMounted(dir)) rmSync(dir, { recursive: true, force: true });
 }
 

@@ -71,15 +71,22 @@ class JournalState {
     return this.require().fs;
   }
 
-  open(): void {
+  /**
+   * `replacing`: this worker replaces one that crashed while the mount served. The front end still
+   * holds the plans that worker prepared, and their map writes may still be running, so their
+   * reservations stay (committed or aborted later, as without the crash). Returning them to free
+   * space here let the next prepare hand out clusters a stale write was about to overwrite. Pending
+   * frees stay too: they become allocatable at the next durable point, not because a thread died.
+   * Only recovery (the mount's start, no plan outstanding) returns reservations to free space.
+   */
+  open(replacing: boolean): void {
     const o = this.options;
     const store = MetadataStore.open(o.sidecarPath);
     const fs = new FileSystem(store, {
       grow: o.growMailbox ? growThroughMain(o.growMailbox) : undefined,
       enforcePermissions: o.enforcePermissions,
     });
-    // A restarted journal finds reservations of the worker that died: return them to free space.
-    fs.allocator.recover();
+    if (!replacing) fs.allocator.recover();
     this.opened = { store, fs };
   }
 
@@ -147,7 +154,7 @@ runActor<JournalOps, JournalState>({
   init({ options }) {
     const state = new JournalState(options as JournalOptions);
     // Recovered by an earlier worker of this mount: this one replaces a worker that crashed in service.
-    if (state.recovered) state.open();
+    if (state.recovered) state.open(true);
     return state;
   },
   handlers: {
@@ -162,7 +169,7 @@ runActor<JournalOps, JournalState>({
       const report = opened.report;
       opened.close();
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      state.open();
+      state.open(false);
       state.markRecovered();
       return { ...report, ms, attempt: request.attempt };
     },

@@ -1,0 +1,134 @@
+/**
+ * A journal worker that crashes while the mount serves is replaced, and the plans the front end
+ * prepared before the crash stay valid: their clusters stay reserved (a prepare after the restart
+ * never hands them out again while their map writes may still run), their commits are accepted
+ * after the restart, and a commit delivered twice (the reply of the first was lost in the crash)
+ * is applied once. Real journal and scheduler workers on a real map and SQLite sidecar.
+ */
+import { crc32 } from 'node:zlib';
+import { rmSync } from 'node:fs';
+import { startDaemon, type Daemon } from '../cache/helpers';
+import { CLUSTER_SIZE, type Run } from '../../src/fs/types';
+import type { WritePlan } from '../../src/fs/data-path';
+
+jest.setTimeout(120_000);
+
+const ROOT = { uid: 0, gid: 0, umask: 0o022 };
+const MIB = 1 << 20;
+const opts = { idempotent: true } as const;
+
+let d: Daemon;
+
+beforeAll(async () => {
+  d = await startDaemon({ files: {}, l1Bytes: 8 * MIB, l2Bytes: 0, side: 4096 });
+});
+
+afterAll(async () => {
+  await d?.stop();
+  if (d) rmSync(d.dir, { recursive: true, force: true });
+});
+
+function clustersOf(runs: readonly Run[]): Set<number> {
+  const out = new Set<number>();
+  for (const r of runs) for (let c = r.start; c < r.start + r.length; c++) out.add(c);
+  return out;
+}
+
+function overlap(a: readonly Run[], b: readonly Run[]): number[] {
+  const inA = clustersOf(a);
+  return [...clustersOf(b)].filter((c) => inA.has(c));
+}
+
+/** CRCs of clusters holding zeros: the journal does not read data, so any consistent CRCs do. */
+function zeroCrcs(plan: WritePlan): Uint8Array {
+  const crc = crc32(Buffer.alloc(CLUSTER_SIZE));
+  const out = Buffer.alloc(plan.clusterCount * 4);
+  for (let i = 0; i < plan.clusterCount; i++) out.writeUInt32LE(crc, i * 4);
+  return out;
+}
+
+async function crashJournal(ops?: string[]): Promise<void> {
+  const before = d.journal.stats().restarts;
+  await d.journal.setFault({ mode: 'crash', count: 1, ...(ops ? { ops } : {}) });
+  if (!ops) await d.journal.request('getattr', { ino: 1 }, opts);
+  return waitForRestart(before);
+}
+
+async function waitForRestart(before: number): Promise<void> {
+  const until = Date.now() + 60_000;
+  while (d.journal.stats().restarts <= before || d.journal.stats().state !== 'ready') {
+    if (Date.now() > until) throw new Error('the journal did not restart');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function newFile(name: string): Promise<number> {
+  const inode = await d.journal.request(
+    'create',
+    { parent: 1, name: Buffer.from(name), mode: 0o100644, caller: ROOT },
+    opts,
+  );
+  return inode.ino;
+}
+
+test('a prepare after the restart does not get the clusters of a plan prepared before it', async () => {
+  const ino = await newFile('a');
+  const before = await d.journal.request('prepareWrite', { ino, offset: 0, length: MIB }, opts);
+  await crashJournal();
+  const after = await d.journal.request('prepareWrite', { ino, offset: MIB, length: MIB }, opts);
+  expect(overlap(before.runs, after.runs)).toEqual([]);
+
+  // Both commit, in order, after the restart.
+  await d.journal.request('commitWrite', { plan: before, crcs: zeroCrcs(before), mtimeNs: 1n }, opts);
+  await d.journal.request('commitWrite', { plan: after, crcs: zeroCrcs(after), mtimeNs: 2n }, opts);
+  expect((await d.journal.request('getattr', { ino }, opts)).size).toBe(2 * MIB);
+  const plan = await d.journal.request('planRead', { ino, offset: 0, length: 2 * MIB }, opts);
+  const live = plan.segments.flatMap((s) =>
+    s.mapCluster === null ? [] : [{ start: s.mapCluster, length: s.count }],
+  );
+  expect([...clustersOf(live)].sort((x, y) => x - y)).toEqual(
+    [...clustersOf([...before.runs, ...after.runs])].sort((x, y) => x - y),
+  );
+});
+
+test('a commit delivered again after it was applied is accepted once', async () => {
+  const ino = await newFile('b');
+  const plan = await d.journal.request('prepareWrite', { ino, offset: 0, length: MIB }, opts);
+  const commit = { plan, crcs: zeroCrcs(plan), mtimeNs: 5n };
+  await d.journal.request('commitWrite', commit, opts);
+  await crashJournal();
+  // The same message again, as the handle redelivers it when the reply was lost in the crash.
+  const inode = await d.journal.request('commitWrite', commit, opts);
+  expect(inode.size).toBe(MIB);
+  // An abort after the commit is a no-op: the clusters are the file's, not free space.
+  await d.journal.request('abortWrite', { plan }, opts);
+  const next = await d.journal.request(
+    'prepareWrite',
+    { ino: await newFile('c'), offset: 0, length: MIB },
+    opts,
+  );
+  expect(overlap(plan.runs, next.runs)).toEqual([]);
+  await d.journal.request('abortWrite', { plan: next }, opts);
+});
+
+test('a commit the crash interrupted is delivered to the new worker and applies', async () => {
+  const ino = await newFile('d');
+  const plan = await d.journal.request('prepareWrite', { ino, offset: 4096, length: 3 * MIB }, opts);
+  const before = d.journal.stats().restarts;
+  await d.journal.setFault({ mode: 'crash', count: 1, ops: ['commitWrite'] });
+  const inode = await d.journal.request('commitWrite', { plan, crcs: zeroCrcs(plan), mtimeNs: 7n }, opts);
+  await waitForRestart(before);
+  expect(inode.size).toBe(4096 + 3 * MIB);
+});
+
+test('a truncate commit delivered twice is applied once', async () => {
+  const ino = await newFile('e');
+  const w = await d.journal.request('prepareWrite', { ino, offset: 0, length: 3 * CLUSTER_SIZE }, opts);
+  await d.journal.request('commitWrite', { plan: w, crcs: zeroCrcs(w), mtimeNs: 1n }, opts);
+  const plan = await d.journal.request('prepareTruncate', { ino, size: CLUSTER_SIZE + 100 }, opts);
+  expect(plan.tail).not.toBeNull();
+  const commit = { plan, tailCrc: zeroCrcs(plan.tail!) };
+  await d.journal.request('commitTruncate', commit, opts);
+  await crashJournal();
+  expect((await d.journal.request('commitTruncate', commit, opts)).size).toBe(CLUSTER_SIZE + 100);
+});
