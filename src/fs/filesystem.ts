@@ -90,8 +90,6 @@ export class FileSystem {
   readonly extents: ExtentMap;
   private readonly data: DataPath;
   private readonly enforce: boolean;
-  /** ino → open handles. Owned by this FileSystem's thread. */
-  private readonly openCounts = new Map<number, number>();
 
   constructor(store: MetadataStore, options: FileSystemOptions = {}) {
     this.store = store;
@@ -126,6 +124,7 @@ export class FileSystem {
   /** At mount: returns crashed reservations, releases pending frees, destroys orphans. */
   mountRecovery(): { orphans: number } {
     this.allocator.recover();
+    this.store.transaction(() => this.store.clearOpen());
     return { orphans: this.cleanOrphans() };
   }
 
@@ -435,24 +434,21 @@ export class FileSystem {
 
   open(ino: number): Inode {
     const inode = this.getattr(ino);
-    this.openCounts.set(ino, (this.openCounts.get(ino) ?? 0) + 1);
+    this.store.transaction(() => this.store.addOpen(ino, 1));
     return inode;
   }
 
   /** Last release of an unlinked inode destroys it. */
   release(ino: number): void {
-    const n = (this.openCounts.get(ino) ?? 0) - 1;
-    if (n > 0) {
-      this.openCounts.set(ino, n);
-      return;
-    }
-    this.openCounts.delete(ino);
-    const inode = this.store.getInode(ino);
-    if (inode && inode.nlink === 0) this.store.transaction(() => this.destroy(ino));
+    this.store.transaction(() => {
+      if (this.store.addOpen(ino, -1) > 0) return;
+      const inode = this.store.getInode(ino);
+      if (inode && inode.nlink === 0) this.destroy(ino);
+    });
   }
 
   isOpen(ino: number): boolean {
-    return (this.openCounts.get(ino) ?? 0) > 0;
+    return this.store.openCount(ino) > 0;
   }
 
   /** Destroys inodes with no name that nobody has open (after a crash). Returns how many. */

@@ -4,7 +4,7 @@
  * upgrade leaves the old version intact. docs/metadata.md explains every table and column.
  */
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** Migration i (0-based) upgrades user_version i to i+1. Never edit a released entry: append. */
 export const MIGRATIONS: readonly string[] = [
@@ -104,6 +104,15 @@ export const MIGRATIONS: readonly string[] = [
     name       TEXT    NOT NULL UNIQUE,
     generation INTEGER NOT NULL,
     created_ns INTEGER NOT NULL
+  ) STRICT;
+  `,
+  `
+  -- Open handles per inode while mounted (an unlinked file lives until its last close). In the store,
+  -- not in the journal thread's memory, so a journal worker that replaces a crashed one knows them.
+  -- Emptied at mount: no handle survives the daemon.
+  CREATE TABLE open_files (
+    ino   INTEGER PRIMARY KEY,
+    count INTEGER NOT NULL CHECK (count > 0)
   ) STRICT;
   `,
 ];

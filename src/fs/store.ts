@@ -534,6 +534,24 @@ export class MetadataStore {
     return this.s.reservedAll.all() as Run[];
   }
 
+  // ---- open handles ----------------------------------------------------------------------------
+
+  openCount(ino: number): number {
+    return (this.s.openGet.get(ino) as { count: number } | undefined)?.count ?? 0;
+  }
+
+  /** Adds `delta` handles of `ino`; a count that reaches 0 removes the row. Returns the new count. */
+  addOpen(ino: number, delta: number): number {
+    const n = this.openCount(ino) + delta;
+    if (n > 0) this.s.openSet.run(ino, n);
+    else this.s.openDelete.run(ino);
+    return Math.max(0, n);
+  }
+
+  clearOpen(): void {
+    this.s.openClear.run();
+  }
+
   // ---- snapshots -------------------------------------------------------------------------------
 
   snapshots(): Snapshot[] {
@@ -701,6 +719,13 @@ function prepareStatements(db: Db) {
     reservedDelete: p('DELETE FROM reserved WHERE start = ?'),
     reservedAll: p('SELECT start, length FROM reserved ORDER BY start'),
     reservedClear: p('DELETE FROM reserved'),
+
+    openGet: p('SELECT count FROM open_files WHERE ino = ?'),
+    openSet: p(
+      'INSERT INTO open_files(ino, count) VALUES (?, ?) ON CONFLICT(ino) DO UPDATE SET count = excluded.count',
+    ),
+    openDelete: p('DELETE FROM open_files WHERE ino = ?'),
+    openClear: p('DELETE FROM open_files'),
 
     snapAll: big('SELECT id, name, generation, created_ns FROM snapshots ORDER BY id'),
     snapNeeds: p('SELECT 1 FROM snapshots WHERE generation >= ? LIMIT 1'),

@@ -5,11 +5,30 @@ import { ROOT_INO } from '../../src/fs/types';
 import { expectCode, makeFs, name, tempDir } from '../helpers/fs-fixture';
 
 describe('MetadataStore', () => {
-  it('creates a WAL database with schema v1 and a root directory', () => {
+  it('upgrades a v1 sidecar to v2 on open, files intact, with no open handles', () => {
+    const fx = makeFs();
+    try {
+      const f = fx.fs.create(ROOT_INO, name('kept'), 0o100644, { uid: 0, gid: 0, umask: 0o022 });
+      fx.fs.open(f.ino);
+      // What version 1 was: no open_files table.
+      fx.store.db.exec('DROP TABLE open_files');
+      fx.store.db.pragma('user_version = 1');
+      fx.reopen();
+      expect(fx.store.info.schemaVersion).toBe(2);
+      expect(fx.fs.lookup(ROOT_INO, name('kept'), { uid: 0, gid: 0, groups: [] }).ino).toBe(f.ino);
+      expect(fx.fs.isOpen(f.ino)).toBe(false);
+      fx.fs.open(f.ino);
+      expect(fx.fs.isOpen(f.ino)).toBe(true);
+    } finally {
+      fx.cleanup();
+    }
+  });
+
+  it('creates a WAL database with schema v2 and a root directory', () => {
     const fx = makeFs();
     try {
       expect(fx.store.db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(fx.store.info.schemaVersion).toBe(1);
+      expect(fx.store.info.schemaVersion).toBe(2);
       expect(fx.store.info.clusterCount).toBe(1024);
       expect(fx.store.getInode(ROOT_INO)?.nlink).toBe(2);
       expect(fx.store.allFree()).toEqual([{ start: 0, length: 1024 }]);

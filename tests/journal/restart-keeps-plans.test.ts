@@ -132,3 +132,25 @@ test('a truncate commit delivered twice is applied once', async () => {
   await crashJournal();
   expect((await d.journal.request('commitTruncate', commit, opts)).size).toBe(CLUSTER_SIZE + 100);
 });
+
+test('a file unlinked while open lives until its last close, across a journal restart', async () => {
+  const ino = await newFile('open-then-unlinked');
+  const w = await d.journal.request('prepareWrite', { ino, offset: 0, length: CLUSTER_SIZE }, opts);
+  await d.journal.request('commitWrite', { plan: w, crcs: zeroCrcs(w), mtimeNs: 1n }, opts);
+  await d.journal.request('open', { ino, flags: 0, caller: ROOT }, opts);
+  await crashJournal();
+  await d.journal.request(
+    'unlink',
+    { parent: 1, name: Buffer.from('open-then-unlinked'), caller: ROOT },
+    opts,
+  );
+  // Still open: its data stays readable through the handle.
+  expect(await d.journal.request('getattr', { ino }, opts)).toMatchObject({ nlink: 0, size: CLUSTER_SIZE });
+  expect((await d.journal.request('planRead', { ino, offset: 0, length: CLUSTER_SIZE }, opts)).length).toBe(
+    CLUSTER_SIZE,
+  );
+  await d.journal.request('release', { ino }, opts);
+  await expect(d.journal.request('getattr', { ino }, opts)).rejects.toMatchObject({
+    code: 'IMAP_E_NOT_FOUND',
+  });
+});
