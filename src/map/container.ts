@@ -86,6 +86,8 @@ export interface OpenOptions {
 /** Per-block flags. KNOWN: blockSumTable holds the block's sums as of the last checkpoint. */
 const KNOWN = 1;
 const DIRTY = 2;
+/** Below this many dirty blocks a checkpoint skips the pre-pass (prefixAsync). */
+const PREFIX_MIN_BLOCKS = 256;
 
 export class MapContainer {
   readonly path: string;
@@ -100,6 +102,9 @@ export class MapContainer {
   /** (S mod 65521, W mod 65521) per block, valid where KNOWN. */
   private blockSumTable: Uint16Array;
   private dirtyBlocks: number[] = [];
+  /** Blocks [lo, hi) fixed by a pre-pass since the last checkpoint (the log needs their new sums). */
+  private prefixed: [number, number] | null = null;
+  private prefixing = false;
   private metadataLength: number;
   private readonly plan: RunPlan;
   /** RunPlans of the asynchronous calls: one per call in flight, kept for reuse (≈2 MiB each). */
@@ -526,11 +531,33 @@ export class MapContainer {
     this.finishCheckpoint(encoded, changed);
   }
 
+  /**
+   * The checkpoint's pass over the blocks written so far, and an fsync, while writes go on (the
+   * caller keeps only growth and close away). A block written meanwhile is dirty again, so the
+   * checkpoint that follows fixes it once more; that one then has only the blocks written since
+   * this started to read, and only their pages to flush. Not a checkpoint: the map stays dirty.
+   */
+  async prefixAsync(): Promise<void> {
+    this.assertWritable();
+    // A few blocks are cheaper to fix once, under the barrier, than to fix and flush twice.
+    // One pass at a time: two folding the same block's sums out of order would leave stale ones.
+    if (this.adler === null || this.dirtyBlocks.length < PREFIX_MIN_BLOCKS || this.prefixing) return;
+    this.prefixing = true;
+    try {
+      this.prefixed = widen(await this.fixDirtyBlocksAsync(this.adler), this.prefixed);
+      await this.syncAsync();
+    } finally {
+      this.prefixing = false;
+    }
+  }
+
   /** The rest of a checkpoint once the written blocks' CRCs and the Adler-32 are right. */
-  private finishCheckpoint(encoded: Buffer | null, changed: [number, number]): void {
+  private finishCheckpoint(encoded: Buffer | null, fixed: [number, number]): void {
     const generation = this.sb.generation + 1n;
     if (encoded !== null) this.writeMetadataTail(encoded);
     this.sync();
+    const changed = widen(fixed, this.prefixed);
+    this.prefixed = null;
     this.commitIntents(generation, changed);
     this.sb.state = 'clean';
     this.sb.generation = generation;
@@ -671,6 +698,7 @@ export class MapContainer {
     this.blockFlags = flags;
     this.blockSumTable = table;
     this.dirtyBlocks = [];
+    this.prefixed = null;
     this.plan.setLayout(newLayout);
     for (const plan of this.asyncPlans) plan.setLayout(newLayout);
     // The old log describes the old geometry (open rejects it); a crash before this line just means
@@ -811,27 +839,31 @@ export class MapContainer {
     const win = this.plan.scratch;
     const perWindow = Math.max(1, Math.floor(win.length / L.blockStride));
     const crcBuf = Buffer.allocUnsafe(4);
-    let i = 0;
-    while (i < dirty.length) {
-      let j = i + 1;
-      while (j < dirty.length && dirty[j] === dirty[j - 1] + 1 && j - i < perWindow) j++;
-      const b0 = dirty[i];
-      const b1 = dirty[j - 1];
-      const start = L.blockChunkOffset(b0);
-      const end = L.blockChunkOffset(b1) + CHUNK_OVERHEAD + STORED_HEADER + L.blockLength(b1);
-      readExactly(this.fd, win, 0, end - start, start, 'dirty blocks');
-      for (let blk = b0; blk <= b1; blk++) {
-        const c = L.blockChunkOffset(blk) - start;
-        const len = L.blockLength(blk);
-        const crcAt = c + CHUNK_HEADER + STORED_HEADER + len;
-        crcBuf.writeUInt32BE(crc32(win.subarray(c + 4, crcAt)), 0);
-        this.put(crcBuf, 0, 4, start + crcAt);
-        fastBlockSums(win, c + CHUNK_HEADER + STORED_HEADER, len, this.sums);
-        this.foldBlockSums(adler, blk, this.sums[0], this.sums[1]);
+    try {
+      let i = 0;
+      while (i < dirty.length) {
+        let j = i + 1;
+        while (j < dirty.length && dirty[j] === dirty[j - 1] + 1 && j - i < perWindow) j++;
+        const b0 = dirty[i];
+        const b1 = dirty[j - 1];
+        const start = L.blockChunkOffset(b0);
+        const end = L.blockChunkOffset(b1) + CHUNK_OVERHEAD + STORED_HEADER + L.blockLength(b1);
+        readExactly(this.fd, win, 0, end - start, start, 'dirty blocks');
+        for (let blk = b0; blk <= b1; blk++) {
+          const c = L.blockChunkOffset(blk) - start;
+          const len = L.blockLength(blk);
+          const crcAt = c + CHUNK_HEADER + STORED_HEADER + len;
+          crcBuf.writeUInt32BE(crc32(win.subarray(c + 4, crcAt)), 0);
+          this.put(crcBuf, 0, 4, start + crcAt);
+          fastBlockSums(win, c + CHUNK_HEADER + STORED_HEADER, len, this.sums);
+          this.foldBlockSums(adler, blk, this.sums[0], this.sums[1]);
+        }
+        i = j;
       }
-      i = j;
+    } catch (err) {
+      this.redirty(dirty);
+      throw err;
     }
-    this.dirtyBlocks = [];
     this.writeAdler(adler);
     return changed;
   }
@@ -848,16 +880,39 @@ export class MapContainer {
       lengths[i] = L.blockLength(dirty[i]);
     }
     const sums = new Uint32Array(2 * n);
-    await fixBlocks(this.fd, offsets, lengths, n, sums, `the checksums of the dirty blocks of ${this.path}`);
+    try {
+      await fixBlocks(
+        this.fd,
+        offsets,
+        lengths,
+        n,
+        sums,
+        `the checksums of the dirty blocks of ${this.path}`,
+      );
+    } catch (err) {
+      this.redirty(dirty);
+      throw err;
+    }
     for (let i = 0; i < n; i++) this.foldBlockSums(adler, dirty[i], sums[2 * i], sums[2 * i + 1]);
-    this.dirtyBlocks = [];
     this.writeAdler(adler);
     return changed;
+  }
+
+  /** A pass that failed part way: its blocks are dirty again (a fixed one is just fixed twice). */
+  private redirty(blocks: Uint32Array): void {
+    for (const blk of blocks) {
+      if ((this.blockFlags[blk] & DIRTY) !== 0) continue;
+      this.blockFlags[blk] |= DIRTY;
+      this.dirtyBlocks.push(blk);
+    }
   }
 
   /** The blocks written since the last checkpoint, ascending, and the range [first, last + 1). */
   private sortedDirtyBlocks(): { dirty: Uint32Array; changed: [number, number] } {
     const dirty = Uint32Array.from(this.dirtyBlocks).sort();
+    // From here a write to one of them marks it dirty again (a pre-pass runs alongside writes).
+    for (const blk of dirty) this.blockFlags[blk] &= ~DIRTY;
+    this.dirtyBlocks = [];
     const n = dirty.length;
     return { dirty, changed: n === 0 ? [0, 0] : [dirty[0], dirty[n - 1] + 1] };
   }
@@ -867,7 +922,6 @@ export class MapContainer {
     const coef = blockCoefficient(this.layout.rawLength, this.layout.blockRawOffset(blk));
     adler.replace(coef, this.blockSumTable[2 * blk], this.blockSumTable[2 * blk + 1], s, w);
     this.setSums(blk, s, w);
-    this.blockFlags[blk] = KNOWN;
   }
 
   private writeAdler(adler: StreamAdler): void {
@@ -894,6 +948,7 @@ export class MapContainer {
     });
     this.blockFlags.fill(KNOWN);
     this.dirtyBlocks = [];
+    this.prefixed = null;
     // Not null: repair throws on truncation, the only case without a computed Adler-32.
     this.adler = result.adler ?? StreamAdler.ofZeros(this.layout.rawLength);
     this.metadataLength = result.metadataLength;
@@ -1077,4 +1132,11 @@ function toImapError(err: unknown, detail: string): ImapError {
     return new ImapError('IMAP_E_INTERNAL', `${detail}: ${err.message}`, { cause: err });
   }
   return fromSystemError(err, detail);
+}
+
+/** The smallest block range holding both (an empty range [x, x) adds nothing). */
+function widen(a: [number, number], b: [number, number] | null): [number, number] {
+  if (b === null || b[0] >= b[1]) return a;
+  if (a[0] >= a[1]) return b;
+  return [Math.min(a[0], b[0]), Math.max(a[1], b[1])];
 }

@@ -214,12 +214,22 @@ runActor<SchedulerOps, SchedulerState>({
       }
       return null;
     },
-    checkpoint: (p, { state }) =>
-      barrier(state, 'all', async () => {
+    checkpoint: async (p, { state }) => {
+      // The pass over the blocks written so far and its fsync run alongside writes; the barrier
+      // that follows fixes and flushes only what was written meanwhile. A read of nothing keeps
+      // growth and close away from the pass.
+      const hold = await state.gate.enter({ reads: [] });
+      try {
+        await state.map.prefixAsync();
+      } finally {
+        hold.leave();
+      }
+      return barrier(state, 'all', async () => {
         const payload = Buffer.from(p.metadata.buffer, p.metadata.byteOffset, p.metadata.byteLength);
         await state.map.checkpointAsync({ generation: BigInt(p.generation), payload });
         return info(state.map);
-      }),
+      });
+    },
     grow: (p, { state }) =>
       barrier(state, 'all', () => {
         if (p.side > state.map.side) state.map.grow(p.side);
