@@ -10,11 +10,14 @@
  * case for acknowledged data; SQLite's -shm is dropped too, as after a reboot).
  *
  * Intercepted: write, pwrite, pwrite64, pwritev, pwritev64, ftruncate, ftruncate64, fsync,
- * fdatasync, close. Run the daemon with UV_USE_IO_URING=0 so libuv's writes go through libc.
+ * fdatasync, close, rename. A rename onto a tracked path (the map's growth: a new file, fsync'd, put
+ * in place of the old one) is logged as 'R': the file at that path from then on is another inode, so
+ * the old one's undo records must not be applied to it. The rename itself counts as durable (the
+ * daemon fsyncs the directory right after; a power cut in between is not modelled). Run the daemon with UV_USE_IO_URING=0 so libuv's writes go through libc.
  * Writes through mmap are not seen (imapfs writes none to the map or the sidecar; SQLite's -shm is
  * the only mapped file). A global mutex orders each pre-image, its log record and the write itself.
  *
- * Log record: u8 kind ('W' write, 'T' truncate, 'S' sync) | u32 path length | path | i64 offset |
+ * Log record: u8 kind ('W' write, 'T' truncate, 'S' sync, 'R' renamed onto) | u32 path length | path | i64 offset |
  * i64 old size | u32 pre-image length | pre-image bytes.
  */
 #define _GNU_SOURCE
@@ -56,6 +59,7 @@ static int (*real_ftruncate64)(int, off64_t);
 static int (*real_fsync)(int);
 static int (*real_fdatasync)(int);
 static int (*real_close)(int);
+static int (*real_rename)(const char *, const char *);
 
 __attribute__((constructor)) static void init(void) {
   real_write = dlsym(RTLD_NEXT, "write");
@@ -68,6 +72,7 @@ __attribute__((constructor)) static void init(void) {
   real_fsync = dlsym(RTLD_NEXT, "fsync");
   real_fdatasync = dlsym(RTLD_NEXT, "fdatasync");
   real_close = dlsym(RTLD_NEXT, "close");
+  real_rename = dlsym(RTLD_NEXT, "rename");
   prefix = getenv("POWERCUT_PREFIX");
   const char *log = getenv("POWERCUT_LOG");
   if (prefix && log) {
@@ -118,6 +123,9 @@ static const char *tracked(int fd) {
   return fd_state[fd] == 1 ? fd_path[fd] : NULL;
 }
 
+static void log_record(char kind, const char *path, int64_t off, int64_t old_size, const char *pre,
+                       uint32_t pre_len);
+
 static void record(char kind, const char *path, int fd, int64_t off, size_t len) {
   struct stat st;
   int64_t old_size = fstat(fd, &st) == 0 ? (int64_t)st.st_size : 0;
@@ -136,6 +144,12 @@ static void record(char kind, const char *path, int fd, int64_t off, size_t len)
     got += (size_t)r;
   }
   pre_len = (uint32_t)got;
+  log_record(kind, path, off, old_size, pre, pre_len);
+  free(pre);
+}
+
+static void log_record(char kind, const char *path, int64_t off, int64_t old_size, const char *pre,
+                       uint32_t pre_len) {
   uint32_t plen = (uint32_t)strlen(path);
   /* One buffer, one append: a kill leaves at most the last record cut short (rollback.py drops it;
    * its write had not happened). */
@@ -152,7 +166,6 @@ static void record(char kind, const char *path, int fd, int64_t off, size_t len)
   if (pre_len) memcpy(p, pre, pre_len);
   log_bytes(rec, total);
   free(rec);
-  free(pre);
 }
 
 #define GUARDED(fd, body_tracked, body_plain)         \
@@ -272,4 +285,18 @@ int close(int fd) {
     pthread_mutex_unlock(&mu);
   }
   return real_close(fd);
+}
+
+int rename(const char *from, const char *to) {
+  if (inside || log_fd < 0) return real_rename(from, to);
+  pthread_mutex_lock(&mu);
+  inside = 1;
+  int r = real_rename(from, to);
+  char path[PATH_MAX];
+  if (r == 0 && realpath(to, path) && strlen(path) >= prefix_len && memcmp(path, prefix, prefix_len) == 0) {
+    log_record('R', path, 0, 0, NULL, 0);
+  }
+  inside = 0;
+  pthread_mutex_unlock(&mu);
+  return r;
 }

@@ -32,16 +32,18 @@ while at < len(data):
     pre = data[at:at + pre_len]; at += pre_len
     records.append((kind, path, off, old_size, pre))
 
+# A sync ends what a power cut can undo in that file; so does a rename onto its path ('R': from then
+# on the path is another, fsync'd inode, and the replaced inode's records are not its history).
 last_sync = {}
 for i, (kind, path, *_rest) in enumerate(records):
-    if kind == 'S':
+    if kind in ('S', 'R'):
         last_sync[path] = i
 
 undone = restored = 0
 touched = set()
 for i in range(len(records) - 1, -1, -1):
     kind, path, off, old_size, pre = records[i]
-    if kind == 'S' or i < last_sync.get(path, -1) or not os.path.exists(path):
+    if kind in ('S', 'R') or i < last_sync.get(path, -1) or not os.path.exists(path):
         continue
     with open(path, 'r+b') as f:
         if pre:
