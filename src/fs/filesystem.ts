@@ -124,7 +124,10 @@ export class FileSystem {
   /** At mount: returns crashed reservations, releases pending frees, destroys orphans. */
   mountRecovery(): { orphans: number } {
     this.allocator.recover();
-    this.store.transaction(() => this.store.clearOpen());
+    this.store.transaction(() => {
+      this.store.clearOpen();
+      this.store.clearLastReply();
+    });
     return { orphans: this.cleanOrphans() };
   }
 

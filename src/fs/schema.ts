@@ -114,5 +114,15 @@ export const MIGRATIONS: readonly string[] = [
     ino   INTEGER PRIMARY KEY,
     count INTEGER NOT NULL CHECK (count > 0)
   ) STRICT;
+
+  -- The reply of the journal's last store-changing request, written in that request's transaction.
+  -- The journal serves one request at a time, so after a crash at most that one is delivered again;
+  -- if its transaction committed, the kept reply answers it instead of applying it twice. Request ids
+  -- count from 0 in each mount: emptied at mount.
+  CREATE TABLE last_reply (
+    slot   INTEGER PRIMARY KEY CHECK (slot = 0),
+    id     INTEGER NOT NULL,
+    result BLOB    NOT NULL
+  ) STRICT;
   `,
 ];

@@ -552,6 +552,22 @@ export class MetadataStore {
     this.s.openClear.run();
   }
 
+  // ---- the journal's last reply ----------------------------------------------------------------
+
+  /** The kept reply of request `id`, if it was the last store-changing request applied. */
+  lastReply(id: number): Buffer | undefined {
+    const row = this.s.replyGet.get() as { id: number; result: Buffer } | undefined;
+    return row && row.id === id ? row.result : undefined;
+  }
+
+  setLastReply(id: number, result: Buffer): void {
+    this.s.replySet.run(id, result);
+  }
+
+  clearLastReply(): void {
+    this.s.replyClear.run();
+  }
+
   // ---- snapshots -------------------------------------------------------------------------------
 
   snapshots(): Snapshot[] {
@@ -726,6 +742,11 @@ function prepareStatements(db: Db) {
     ),
     openDelete: p('DELETE FROM open_files WHERE ino = ?'),
     openClear: p('DELETE FROM open_files'),
+    replyGet: p('SELECT id, result FROM last_reply WHERE slot = 0'),
+    replySet: p(
+      'INSERT INTO last_reply(slot, id, result) VALUES (0, ?, ?) ON CONFLICT(slot) DO UPDATE SET id = excluded.id, result = excluded.result',
+    ),
+    replyClear: p('DELETE FROM last_reply'),
 
     snapAll: big('SELECT id, name, generation, created_ns FROM snapshots ORDER BY id'),
     snapNeeds: p('SELECT 1 FROM snapshots WHERE generation >= ? LIMIT 1'),

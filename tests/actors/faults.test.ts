@@ -24,6 +24,11 @@ describe('fault spec parsing (the `imapfs debug fault` words)', () => {
       actor: 'scheduler',
       spec: { mode: 'crash' },
     });
+    expect(parseFaultCommand(['journal', 'crash-after', '--op', 'create'])).toEqual({
+      kind: 'set',
+      actor: 'journal',
+      spec: { mode: 'crash-after', ops: ['create'] },
+    });
     expect(parseFaultCommand(['--clear'])).toEqual({ kind: 'clear', actor: undefined });
     expect(parseFaultCommand(['journal', '--clear'])).toEqual({ kind: 'clear', actor: 'journal' });
   });

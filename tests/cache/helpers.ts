@@ -6,6 +6,7 @@ import { crc32 } from 'node:zlib';
 import { ClusterSlab } from '../../src/actors/runtime/slab';
 import { Supervisor } from '../../src/actors/runtime/supervisor';
 import type { ActorHandle } from '../../src/actors/runtime/handle';
+import type { RestartPolicy } from '../../src/actors/runtime/lifecycle';
 import { createMap, sidecarPathFor } from '../../src/fs/open-map';
 import { CLUSTER_SIZE } from '../../src/fs/types';
 import type { CacheOps, CacheRun, CacheSegment } from '../../src/protocol/cache';
@@ -89,6 +90,8 @@ export async function startDaemon(options: {
   dir?: string;
   /** The map's side in pixels (default 512). */
   side?: number;
+  /** The journal's restart policy (tests that crash it often). */
+  journalRestart?: Partial<RestartPolicy>;
 }): Promise<Daemon> {
   const dir = options.dir ?? tempDir('daemon');
   const map = path.join(dir, 'map.png');
@@ -125,6 +128,7 @@ export async function startDaemon(options: {
       durable: true,
       recoveryDone: recoveredFlag(),
     },
+    ...(options.journalRestart ? { restart: options.journalRestart } : {}),
   });
   const cache = supervisor.add<CacheOps>({
     name: 'cache',

@@ -10,8 +10,8 @@ describe('MetadataStore', () => {
     try {
       const f = fx.fs.create(ROOT_INO, name('kept'), 0o100644, { uid: 0, gid: 0, umask: 0o022 });
       fx.fs.open(f.ino);
-      // What version 1 was: no open_files table.
-      fx.store.db.exec('DROP TABLE open_files');
+      // What version 1 was: no open_files, no last_reply.
+      fx.store.db.exec('DROP TABLE open_files; DROP TABLE last_reply');
       fx.store.db.pragma('user_version = 1');
       fx.reopen();
       expect(fx.store.info.schemaVersion).toBe(2);

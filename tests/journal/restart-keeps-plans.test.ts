@@ -20,7 +20,14 @@ const opts = { idempotent: true } as const;
 let d: Daemon;
 
 beforeAll(async () => {
-  d = await startDaemon({ files: {}, l1Bytes: 8 * MIB, l2Bytes: 0, side: 4096 });
+  d = await startDaemon({
+    files: {},
+    l1Bytes: 8 * MIB,
+    l2Bytes: 0,
+    side: 4096,
+    // Every test crashes the journal: more restarts than the daemon's budget allows in a minute.
+    journalRestart: { maxRestarts: 100, baseDelayMs: 10, maxDelayMs: 20 },
+  });
 });
 
 afterAll(async () => {
@@ -152,5 +159,83 @@ test('a file unlinked while open lives until its last close, across a journal re
   await d.journal.request('release', { ino }, opts);
   await expect(d.journal.request('getattr', { ino }, opts)).rejects.toMatchObject({
     code: 'IMAP_E_NOT_FOUND',
+  });
+});
+
+describe('a crash after the op, before its reply (crash-after): the op is applied once', () => {
+  async function afterCrash<T>(op: string, send: () => Promise<T>): Promise<T> {
+    const before = d.journal.stats().restarts;
+    await d.journal.setFault({ mode: 'crash-after', count: 1, ops: [op] });
+    const result = await send();
+    await waitForRestart(before);
+    return result;
+  }
+
+  test('create, mkdir, unlink and rename answer as if delivered once', async () => {
+    const made = await afterCrash('create', () =>
+      d.journal.request(
+        'create',
+        { parent: 1, name: Buffer.from('once'), mode: 0o100644, caller: ROOT },
+        opts,
+      ),
+    );
+    const found = await d.journal.request(
+      'lookup',
+      { parent: 1, name: Buffer.from('once'), caller: ROOT },
+      opts,
+    );
+    expect(found.ino).toBe(made.ino);
+    const dir = await afterCrash('mkdir', () =>
+      d.journal.request(
+        'mkdir',
+        { parent: 1, name: Buffer.from('dir-once'), mode: 0o40755, caller: ROOT },
+        opts,
+      ),
+    );
+    expect(dir.nlink).toBe(2);
+    await afterCrash('rename', () =>
+      d.journal.request(
+        'rename',
+        {
+          parent: 1,
+          name: Buffer.from('once'),
+          newParent: dir.ino,
+          newName: Buffer.from('moved'),
+          flags: 0,
+          caller: ROOT,
+        },
+        opts,
+      ),
+    );
+    await afterCrash('unlink', () =>
+      d.journal.request('unlink', { parent: dir.ino, name: Buffer.from('moved'), caller: ROOT }, opts),
+    );
+    await expect(d.journal.request('getattr', { ino: made.ino }, opts)).rejects.toMatchObject({
+      code: 'IMAP_E_NOT_FOUND',
+    });
+  });
+
+  test('a release is counted once: the file lives until its other handle closes', async () => {
+    const ino = await newFile('two-handles');
+    await d.journal.request('open', { ino, caller: ROOT }, opts);
+    await d.journal.request('open', { ino, caller: ROOT }, opts);
+    await d.journal.request('unlink', { parent: 1, name: Buffer.from('two-handles'), caller: ROOT }, opts);
+    await afterCrash('release', () => d.journal.request('release', { ino }, opts));
+    expect(await d.journal.request('getattr', { ino }, opts)).toMatchObject({ nlink: 0 });
+    await d.journal.request('release', { ino }, opts);
+    await expect(d.journal.request('getattr', { ino }, opts)).rejects.toMatchObject({
+      code: 'IMAP_E_NOT_FOUND',
+    });
+  });
+
+  test('a commitWrite is applied once and its reply is the one it gave', async () => {
+    const ino = await newFile('commit-once');
+    const plan = await d.journal.request('prepareWrite', { ino, offset: 0, length: MIB }, opts);
+    const inode = await afterCrash('commitWrite', () =>
+      d.journal.request('commitWrite', { plan, crcs: zeroCrcs(plan), mtimeNs: 11n }, opts),
+    );
+    expect(inode).toMatchObject({ ino, size: MIB, mtimeNs: 11n });
+    const read = await d.journal.request('planRead', { ino, offset: 0, length: MIB }, opts);
+    expect(read.segments.map((seg) => ({ start: seg.mapCluster, length: seg.count }))).toEqual(plan.runs);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Issue 4, "Must show" 3: crash and restart on the real daemon.
  *   (a) the journal or the scheduler is crashed by its fault hook (`imapfs debug fault`) while a copy
- *       of a ~100 MB tree runs: the copy completes byte-identical and stats counts the restart;
+ *       of a ~100 MB tree runs, before a request is handled or after it was applied and before its
+ *       reply: the copy completes byte-identical and stats counts the restart;
  *   (b) the whole daemon is SIGKILLed after fsync'd and un-fsync'd writes: `imapfs umount` releases
  *       the dead mount, a remount recovers, everything fsync'd is intact, fsck is clean, pngcheck passes.
  */
@@ -52,39 +53,43 @@ describe('actor crashes while a copy runs', () => {
     removeDir(m?.mountpoint);
   });
 
-  it.each(['journal', 'scheduler'])(
-    '%s: the copy completes byte-identical and stats shows the restart',
-    async (actor) => {
-      if (!m) {
-        map = join(work, 'crash.png');
-        await mkfs(map, '512M');
-        m = await mount(map);
-      }
-      const mnt = m.mountpoint;
-      const dest = join(mnt, `copy-${actor}`);
-      const before = (await stats(mnt)).actors[actor]!.restarts;
-      const copy = run('cp', ['-a', src, dest], { timeoutMs: 240_000 });
-      // Arm the fault once the big file is being written, so the crash hits requests in flight.
-      await waitFor(
-        'the copy to reach the big file',
-        async () => ((await stat(join(dest, 'big', 'big0.bin')).catch(() => null))?.size ?? 0) > 8 << 20,
-        120_000,
-      );
-      const armed = await imapfs(['debug', 'fault', mnt, actor, 'crash', '--count', '1']);
-      expect(armed.stderr).toBe('');
-      expect(armed.status).toBe(0);
-      const done = await copy;
-      expect(done.stderr).toBe('');
-      expect(done.status).toBe(0);
-      // If the copy's last message went out before the fault was armed, reading it back triggers it.
-      expect(await manifest(dest, true)).toEqual(srcManifest);
-      await waitFor('the restart', async () => (await stats(mnt)).actors[actor]!.restarts > before, 60_000);
-      const s = await stats(mnt);
-      expect(s.actors[actor]!.restarts).toBeGreaterThanOrEqual(1);
-      expect(s.actors[actor]!.state).toBe('ready');
-      expect(s.writeBehind).toMatchObject({ backgroundErrors: 0 });
-    },
-  );
+  // crash: the worker dies as the message arrives; crash-after: once the op is applied, before its
+  // reply leaves (the request is delivered again and must not be applied twice).
+  it.each([
+    ['journal', 'crash'],
+    ['scheduler', 'crash'],
+    ['journal', 'crash-after'],
+    ['scheduler', 'crash-after'],
+  ])('%s %s: the copy completes byte-identical and stats shows the restart', async (actor, mode) => {
+    if (!m) {
+      map = join(work, 'crash.png');
+      await mkfs(map, '512M');
+      m = await mount(map);
+    }
+    const mnt = m.mountpoint;
+    const dest = join(mnt, `copy-${actor}-${mode}`);
+    const before = (await stats(mnt)).actors[actor]!.restarts;
+    const copy = run('cp', ['-a', src, dest], { timeoutMs: 240_000 });
+    // Arm the fault once the big file is being written, so the crash hits requests in flight.
+    await waitFor(
+      'the copy to reach the big file',
+      async () => ((await stat(join(dest, 'big', 'big0.bin')).catch(() => null))?.size ?? 0) > 8 << 20,
+      120_000,
+    );
+    const armed = await imapfs(['debug', 'fault', mnt, actor, mode, '--count', '1']);
+    expect(armed.stderr).toBe('');
+    expect(armed.status).toBe(0);
+    const done = await copy;
+    expect(done.stderr).toBe('');
+    expect(done.status).toBe(0);
+    // If the copy's last message went out before the fault was armed, reading it back triggers it.
+    expect(await manifest(dest, true)).toEqual(srcManifest);
+    await waitFor('the restart', async () => (await stats(mnt)).actors[actor]!.restarts > before, 60_000);
+    const s = await stats(mnt);
+    expect(s.actors[actor]!.restarts).toBeGreaterThanOrEqual(1);
+    expect(s.actors[actor]!.state).toBe('ready');
+    expect(s.writeBehind).toMatchObject({ backgroundErrors: 0 });
+  });
 
   it('after the crashes, umount leaves a valid PNG and fsck is clean', async () => {
     const r = await umount(m);

@@ -16,7 +16,8 @@
  * checksums unrepaired. `recoveryDone` (shared by every journal worker of the mount) tells a worker
  * started after a later crash that recovery is done, so it opens the store at init as before.
  */
-import { runActor } from '../runtime/host';
+import { serialize, deserialize } from 'node:v8';
+import { runActor, type ActorContext, type ActorHandlers } from '../runtime/host';
 import { syncCall } from '../runtime/sync-call';
 import { HEARTBEAT_WORD, type ActorWorkerData } from '../runtime/wire';
 import { workerData } from 'node:worker_threads';
@@ -149,6 +150,62 @@ function growThroughMain(mailbox: SharedArrayBuffer): (needed: number, current: 
   };
 }
 
+/**
+ * The ops that change the store. A crash after one's transaction committed and before its reply
+ * left makes the handle deliver it again to the next worker; applied again, a create would answer
+ * EEXIST, an unlink ENOENT, a release would close a handle twice. So each runs in one transaction
+ * with its reply kept beside it (the last_reply table), and a second delivery gets the kept reply.
+ */
+const APPLIED_ONCE = [
+  'setattr',
+  'mknod',
+  'create',
+  'mkdir',
+  'symlink',
+  'link',
+  'unlink',
+  'rmdir',
+  'rename',
+  'setxattr',
+  'removexattr',
+  'open',
+  'release',
+  'fallocate',
+  'prepareWrite',
+  'commitWrite',
+  'abortWrite',
+  'prepareTruncate',
+  'commitTruncate',
+  'mapGrown',
+] as const satisfies ReadonlyArray<keyof JournalOps>;
+
+type Handlers = ActorHandlers<JournalOps, JournalState>;
+type AnyJournalHandler = (payload: unknown, context: ActorContext<JournalState>) => unknown;
+
+function appliedOnce(handlers: Handlers): Handlers {
+  // The handlers' types differ per op; the wrapper only passes payloads and results through.
+  const out = { ...handlers } as unknown as Record<string, AnyJournalHandler>;
+  for (const op of APPLIED_ONCE) {
+    const inner = out[op]!;
+    out[op] = (payload, context) => {
+      const { store } = context.state;
+      const { id, attempt } = context.request;
+      if (attempt > 1) {
+        const kept = store.lastReply(id);
+        if (kept !== undefined) return deserialize(kept);
+      }
+      return store.transaction(() => {
+        const result = inner(payload, context);
+        if (result instanceof Promise)
+          throw new ImapError('IMAP_E_INTERNAL', `journal op ${op} is not synchronous`);
+        store.setLastReply(id, serialize(result));
+        return result;
+      });
+    };
+  }
+  return out as unknown as Handlers;
+}
+
 runActor<JournalOps, JournalState>({
   name: 'journal',
   init({ options }) {
@@ -157,7 +214,7 @@ runActor<JournalOps, JournalState>({
     if (state.recovered) state.open(true);
     return state;
   },
-  handlers: {
+  handlers: appliedOnce({
     recover: (p, { state, request, keepAlive }) => {
       // A delivery after the recovery succeeded (its worker died before the reply got out) runs the
       // flow again on the closed store: it is idempotent, and its report then shows nothing left to do.
@@ -277,7 +334,7 @@ runActor<JournalOps, JournalState>({
         side: info.side,
       };
     },
-  },
+  }),
   drain(state) {
     state.close();
   },

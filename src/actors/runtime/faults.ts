@@ -1,9 +1,11 @@
 /**
  * Fault injection, shared by the worker host (which applies faults), the supervisor (which forwards
- * them) and the CLI (`imapfs debug fault MOUNTPOINT ACTOR crash|hang|delay|error ...`). It is part of
+ * them) and the CLI (`imapfs debug fault MOUNTPOINT ACTOR crash|crash-after|hang|delay|error ...`). It is part of
  * the runtime, not a test hack, so that recovery is exercised on the real daemon.
  *
  *   crash   the worker dies from an uncaught exception while handling the message
+ *   crash-after  the message is handled, then the worker dies before its reply leaves (the caller
+ *           cannot tell whether it was applied: what a real crash mid-request looks like)
  *   hang    the worker thread blocks for good (no replies, no heartbeat) until the supervisor kills it
  *   delay   the message is handled `delayMs` later (a slow device, a slow actor)
  *   error   the message is answered with the errno `errno` without being handled
@@ -22,7 +24,7 @@ import { constants as osConstants } from 'node:os';
 import { ImapError } from '../../protocol/errors';
 import { errorCodeForErrno } from '../../protocol/envelope';
 
-export const FAULT_MODES = ['crash', 'hang', 'delay', 'error'] as const;
+export const FAULT_MODES = ['crash', 'crash-after', 'hang', 'delay', 'error'] as const;
 export type FaultMode = (typeof FAULT_MODES)[number];
 
 export interface FaultSpec {
@@ -42,6 +44,7 @@ export interface FaultSpec {
 /** What the host does with one message. */
 export type FaultDecision =
   | { readonly mode: 'crash' }
+  | { readonly mode: 'crash-after' }
   | { readonly mode: 'hang' }
   | { readonly mode: 'delay'; readonly delayMs: number }
   | { readonly mode: 'error'; readonly error: ImapError };
@@ -108,7 +111,7 @@ export type FaultCommand =
 
 /**
  * Parses the words after MOUNTPOINT of `imapfs debug fault`:
- *   ACTOR crash|hang|delay|error [--ms N] [--errno E] [--count K] [--probability P] [--op OP]...
+ *   ACTOR crash|crash-after|hang|delay|error [--ms N] [--errno E] [--count K] [--probability P] [--op OP]...
  *   [ACTOR] --clear
  */
 export function parseFaultCommand(words: readonly string[]): FaultCommand {
@@ -133,7 +136,8 @@ export function parseFaultCommand(words: readonly string[]): FaultCommand {
     return { kind: 'clear', actor: positional[0] };
   }
   const [actor, mode, ...extra] = positional;
-  if (!actor || !mode || extra.length > 0) throw invalid('usage: ACTOR crash|hang|delay|error [options]');
+  if (!actor || !mode || extra.length > 0)
+    throw invalid('usage: ACTOR crash|crash-after|hang|delay|error [options]');
   const known = new Set(['ms', 'errno', 'count', 'probability', 'op']);
   for (const name of options.keys()) if (!known.has(name)) throw invalid(`unknown option --${name}`);
   const single = (name: string): string | undefined => options.get(name)?.at(-1);
@@ -219,6 +223,8 @@ export class FaultInjector {
     switch (spec.mode) {
       case 'crash':
         return { mode: 'crash' };
+      case 'crash-after':
+        return { mode: 'crash-after' };
       case 'hang':
         return { mode: 'hang' };
       case 'delay':

@@ -97,7 +97,13 @@ class ActorHost<P extends OpMap<P>, S> {
   private readonly faults = new FaultInjector();
   private readonly slabs: SlabSet;
   private readonly byOp: Record<string, number> = {};
-  private readonly backlog: Array<{ readonly request: Request; readonly delayMs: number }> = [];
+  private readonly backlog: Array<{
+    readonly request: Request;
+    readonly delayMs: number;
+    readonly crashAfter: boolean;
+  }> = [];
+  /** A `crash-after` fault fired: nothing more is served or answered before the worker dies. */
+  private dying = false;
   private state: S | undefined;
   private reported: ReportedState | 'draining' = 'ready';
   private active = 0;
@@ -147,6 +153,7 @@ class ActorHost<P extends OpMap<P>, S> {
   }
 
   private receive(request: Request): void {
+    if (this.dying) return;
     // Faults are decided here, synchronously in the port listener, so that `crash` throws straight
     // out of the event loop (an uncaught exception, as a real bug would) and `hang` blocks it.
     const fault = this.faults.decide(request.op);
@@ -165,16 +172,17 @@ class ActorHost<P extends OpMap<P>, S> {
       return;
     }
     const delayMs = fault?.mode === 'delay' ? fault.delayMs : 0;
+    const crashAfter = fault?.mode === 'crash-after';
     if (this.active >= this.concurrency) {
       // The handle never sends more than `concurrency` at once; this only absorbs a reply/request
       // crossing, so a plain FIFO is enough (the main-side queue already ordered these).
-      this.backlog.push({ request, delayMs });
+      this.backlog.push({ request, delayMs, crashAfter });
       return;
     }
-    void this.serve(request, delayMs);
+    void this.serve(request, delayMs, crashAfter);
   }
 
-  private async serve(request: Request, delayMs: number): Promise<void> {
+  private async serve(request: Request, delayMs: number, crashAfter = false): Promise<void> {
     this.active++;
     try {
       if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
@@ -184,6 +192,14 @@ class ActorHost<P extends OpMap<P>, S> {
       if (!handler)
         throw new ImapError('IMAP_E_NOT_SUPPORTED', `actor ${this.data.actor} has no op ${request.op}`);
       const result = await handler(request.payload, this.contextFor(request));
+      if (crashAfter) {
+        // Out of the event loop, as an uncaught exception: the op is done, its reply never leaves.
+        this.dying = true;
+        process.nextTick(() => {
+          throw new InjectedCrash(`injected crash after op ${request.op} in actor ${this.data.actor}`);
+        });
+        return;
+      }
       this.byOp[request.op] = (this.byOp[request.op] ?? 0) + 1;
       this.handled++;
       this.send({ id: request.id, ok: true, result });
@@ -192,8 +208,8 @@ class ActorHost<P extends OpMap<P>, S> {
       this.send({ id: request.id, ok: false, error: serializeError(err) });
     } finally {
       this.active--;
-      const next = this.backlog.shift();
-      if (next) void this.serve(next.request, next.delayMs);
+      const next = this.dying ? undefined : this.backlog.shift();
+      if (next) void this.serve(next.request, next.delayMs, next.crashAfter);
       else if (this.active === 0) this.whenIdle?.();
     }
   }

@@ -1,5 +1,5 @@
 /**
- * `imapfs debug fault MOUNTPOINT ACTOR crash|hang|delay|error [--ms N] [--errno E] [--count K]
+ * `imapfs debug fault MOUNTPOINT ACTOR crash|crash-after|hang|delay|error [--ms N] [--errno E] [--count K]
  *  [--probability P] [--op OP]` and `imapfs debug fault MOUNTPOINT [ACTOR] --clear`: drives the fault
  * hooks of a live daemon's actors, so recovery is tested on the real thing.
  */
@@ -12,7 +12,7 @@ export function registerDebug(program: Command): void {
   const debug = program.command('debug').description('diagnostics and fault injection on a live mount');
   debug
     .command('fault')
-    .description('inject a fault into an actor: crash, hang, delay or error (or --clear)')
+    .description('inject a fault into an actor: crash, crash-after, hang, delay or error (or --clear)')
     .argument('<mountpoint>')
     .argument(
       '[words...]',
