@@ -105,6 +105,8 @@ export class MapContainer {
   /** Blocks [lo, hi) fixed by a pre-pass since the last checkpoint (the log needs their new sums). */
   private prefixed: [number, number] | null = null;
   private prefixing = false;
+  /** Dirty lists taken so far (a write in flight across one marks its blocks again). */
+  private passes = 0;
   private metadataLength: number;
   private readonly plan: RunPlan;
   /** RunPlans of the asynchronous calls: one per call in flight, kept for reuse (≈2 MiB each). */
@@ -436,9 +438,16 @@ export class MapContainer {
         const ticket = await this.spanGate.enter({ writes: [plan.hull()] });
         try {
           for (let s = 0; s < plan.spanCount; s++) this.touchBlocks(plan.spanRawStart[s], plan.spanRawEnd[s]);
+          const pass = this.passes;
           await runSpans(this.fd, false, plan.partialSpans(), 'span');
           plan.scatter(data, dataOffset + done * CLUSTER_SIZE);
           await runSpans(this.fd, true, plan.allSpans(), `${this.path}`);
+          // A pre-pass took the dirty list while these bytes were on their way: it may have read
+          // the blocks before they landed, so they are dirty again.
+          if (this.passes !== pass) {
+            for (let s = 0; s < plan.spanCount; s++)
+              this.touchBlocks(plan.spanRawStart[s], plan.spanRawEnd[s]);
+          }
         } finally {
           ticket.leave();
         }
@@ -913,6 +922,7 @@ export class MapContainer {
     // From here a write to one of them marks it dirty again (a pre-pass runs alongside writes).
     for (const blk of dirty) this.blockFlags[blk] &= ~DIRTY;
     this.dirtyBlocks = [];
+    this.passes++;
     const n = dirty.length;
     return { dirty, changed: n === 0 ? [0, 0] : [dirty[0], dirty[n - 1] + 1] };
   }

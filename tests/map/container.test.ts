@@ -223,11 +223,13 @@ describe('MapContainer', () => {
       const during = batch(100 * epoch + 50);
       for (const w of [...before, ...during]) await maps[0].writeClustersAsync(w.first, w.data, 0, w.count);
       for (const w of before) await maps[1].writeClustersAsync(w.first, w.data, 0, w.count);
-      // Writes race the pass: many of them land in blocks it is reading or has just fixed.
-      await Promise.all([
-        maps[1].prefixAsync(),
-        ...during.map((w) => maps[1].writeClustersAsync(w.first, w.data, 0, w.count)),
-      ]);
+      // Writes race the pass: the first half marked their blocks before it took its list and land
+      // while it reads; the rest mark them after. Many land in blocks it is reading or has fixed.
+      const write = (w: (typeof during)[number]) => maps[1].writeClustersAsync(w.first, w.data, 0, w.count);
+      const half = during.length / 2;
+      const early = during.slice(0, half).map(write);
+      await new Promise((resolve) => setImmediate(resolve)); // their marks are made, bytes in flight
+      await Promise.all([...early, maps[1].prefixAsync(), ...during.slice(half).map(write)]);
       const meta = { generation: BigInt(epoch + 9), payload: Buffer.from(`epoch ${epoch}`) };
       maps[0].checkpoint(meta);
       await maps[1].checkpointAsync(meta);
