@@ -3,7 +3,9 @@
  * prepared before the crash stay valid: their clusters stay reserved (a prepare after the restart
  * never hands them out again while their map writes may still run), their commits are accepted
  * after the restart, and a commit delivered twice (the reply of the first was lost in the crash)
- * is applied once. Real journal and scheduler workers on a real map and SQLite sidecar.
+ * is applied once. Open handles survive the restart. With `crash-after` (the worker dies after the
+ * op, before its reply) every store-changing op is applied once and answered with its kept reply.
+ * Real journal and scheduler workers on a real map and SQLite sidecar.
  */
 import { crc32 } from 'node:zlib';
 import { rmSync } from 'node:fs';
@@ -54,10 +56,11 @@ function zeroCrcs(plan: WritePlan): Uint8Array {
   return out;
 }
 
-async function crashJournal(ops?: string[]): Promise<void> {
+/** Crashes the journal on its next request (a getattr, delivered again to the new worker). */
+async function crashJournal(): Promise<void> {
   const before = d.journal.stats().restarts;
-  await d.journal.setFault({ mode: 'crash', count: 1, ...(ops ? { ops } : {}) });
-  if (!ops) await d.journal.request('getattr', { ino: 1 }, opts);
+  await d.journal.setFault({ mode: 'crash', count: 1 });
+  await d.journal.request('getattr', { ino: 1 }, opts);
   return waitForRestart(before);
 }
 
