@@ -463,8 +463,13 @@ export class FrontEnd {
 
     create: (req, parent, name, mode) =>
       this.run('create', req, async () => {
-        const inode = await this.meta(req, 'create', { parent, name, mode, caller: FrontEnd.caller(req) });
-        await this.meta(req, 'open', { ino: inode.ino });
+        const inode = await this.meta(req, 'create', {
+          parent,
+          name,
+          mode,
+          caller: FrontEnd.caller(req),
+          open: true,
+        });
         this.namespaceChanged();
         // A new inode has no xattrs: spares the getxattr(security.capability) before its first write.
         this.markNoXattrs(inode.ino);

@@ -50,7 +50,11 @@ export interface JournalOps {
     payload: { parent: number; name: Bytes; mode: number; rdev: number; caller: FsCaller };
     result: Inode;
   };
-  create: { payload: { parent: number; name: Bytes; mode: number; caller: FsCaller }; result: Inode };
+  /** `open`: the new file is also opened (one round trip and one transaction for FUSE create). */
+  create: {
+    payload: { parent: number; name: Bytes; mode: number; caller: FsCaller; open?: boolean };
+    result: Inode;
+  };
   mkdir: { payload: { parent: number; name: Bytes; mode: number; caller: FsCaller }; result: Inode };
   symlink: { payload: { parent: number; name: Bytes; target: Bytes; caller: FsCaller }; result: Inode };
   link: { payload: { ino: number; newParent: number; newName: Bytes; caller: FsCaller }; result: Inode };

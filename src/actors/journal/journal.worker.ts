@@ -240,7 +240,10 @@ runActor<JournalOps, JournalState>({
     readlink: (p, { state }) => state.fs.readlink(p.ino),
     readdir: (p, { state }) => state.fs.readdir(p.ino, p.cookie, p.limit),
     mknod: (p, { state }) => state.fs.mknod(p.parent, bytes(p.name), p.mode, p.rdev, caller(p.caller)),
-    create: (p, { state }) => state.fs.create(p.parent, bytes(p.name), p.mode, caller(p.caller)),
+    create: (p, { state }) => {
+      const inode = state.fs.create(p.parent, bytes(p.name), p.mode, caller(p.caller));
+      return p.open ? state.fs.open(inode.ino) : inode;
+    },
     mkdir: (p, { state }) => state.fs.mkdir(p.parent, bytes(p.name), p.mode, caller(p.caller)),
     symlink: (p, { state }) => state.fs.symlink(p.parent, bytes(p.name), bytes(p.target), caller(p.caller)),
     link: (p, { state }) => state.fs.link(p.ino, p.newParent, bytes(p.newName), caller(p.caller)),
