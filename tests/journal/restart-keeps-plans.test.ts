@@ -56,12 +56,21 @@ function zeroCrcs(plan: WritePlan): Uint8Array {
   return out;
 }
 
-/** Crashes the journal on its next request (a getattr, delivered again to the new worker). */
-async function crashJournal(): Promise<void> {
+/**
+ * Arms a one-shot fault of `mode` on `op`, sends the request that meets it, and waits until the
+ * journal is back. `crash`: the worker dies as the request arrives; `crash-after`: once it is applied.
+ */
+async function crashing<T>(mode: 'crash' | 'crash-after', op: string, send: () => Promise<T>): Promise<T> {
   const before = d.journal.stats().restarts;
-  await d.journal.setFault({ mode: 'crash', count: 1 });
-  await d.journal.request('getattr', { ino: 1 }, opts);
-  return waitForRestart(before);
+  await d.journal.setFault({ mode, count: 1, ops: [op] });
+  const result = await send();
+  await waitForRestart(before);
+  return result;
+}
+
+/** Crashes the journal on a getattr (delivered again to the new worker). */
+async function crashJournal(): Promise<void> {
+  await crashing('crash', 'getattr', () => d.journal.request('getattr', { ino: 1 }, opts));
 }
 
 async function waitForRestart(before: number): Promise<void> {
@@ -124,10 +133,9 @@ test('a commit delivered again after it was applied is accepted once', async () 
 test('a commit the crash interrupted is delivered to the new worker and applies', async () => {
   const ino = await newFile('d');
   const plan = await d.journal.request('prepareWrite', { ino, offset: 4096, length: 3 * MIB }, opts);
-  const before = d.journal.stats().restarts;
-  await d.journal.setFault({ mode: 'crash', count: 1, ops: ['commitWrite'] });
-  const inode = await d.journal.request('commitWrite', { plan, crcs: zeroCrcs(plan), mtimeNs: 7n }, opts);
-  await waitForRestart(before);
+  const inode = await crashing('crash', 'commitWrite', () =>
+    d.journal.request('commitWrite', { plan, crcs: zeroCrcs(plan), mtimeNs: 7n }, opts),
+  );
   expect(inode.size).toBe(4096 + 3 * MIB);
 });
 
@@ -166,13 +174,7 @@ test('a file unlinked while open lives until its last close, across a journal re
 });
 
 describe('a crash after the op, before its reply (crash-after): the op is applied once', () => {
-  async function afterCrash<T>(op: string, send: () => Promise<T>): Promise<T> {
-    const before = d.journal.stats().restarts;
-    await d.journal.setFault({ mode: 'crash-after', count: 1, ops: [op] });
-    const result = await send();
-    await waitForRestart(before);
-    return result;
-  }
+  const afterCrash = <T>(op: string, send: () => Promise<T>): Promise<T> => crashing('crash-after', op, send);
 
   test('create, mkdir, unlink and rename answer as if delivered once', async () => {
     const made = await afterCrash('create', () =>

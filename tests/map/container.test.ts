@@ -16,6 +16,27 @@ function byteAtPixel(rgba: Uint8Array, side: number, c: number, b: number): numb
   return rgba[(y * side + x) * 4 + (b & 3)];
 }
 
+/** Two fresh maps with one uuid, so the same writes and checkpoints give the same bytes. */
+function twinMaps(a: string, b: string, side: number): { paths: string[]; maps: MapContainer[] } {
+  const paths = [join(tmp.dir, `${a}.png`), join(tmp.dir, `${b}.png`)];
+  const uuid = '0b6c1e9e-6a7b-4c1d-9f3e-2a5b8c7d6e4f';
+  return { paths, maps: paths.map((p) => MapContainer.create(p, { side, uuid })) };
+}
+
+/** Closes both; both verify, the second passes pngcheck and decodes, and they match byte for byte. */
+function expectSameValidMaps(paths: string[], maps: MapContainer[], side: number): void {
+  for (const m of maps) {
+    expect(m.verify().ok).toBe(true);
+    m.close();
+  }
+  const [a, b] = paths.map((p) => readFileSync(p));
+  // createdMs differs between the two superblocks; everything else must match byte for byte.
+  const sbEnd = 33 + 12 + 64;
+  expect(a!.subarray(sbEnd).equals(b!.subarray(sbEnd))).toBe(true);
+  expect(pngcheck(paths[1]!).ok).toBe(true);
+  expect(decodePng(b!).width).toBe(side);
+}
+
 describe('MapContainer', () => {
   it('sideForCapacity picks the smallest power of two side', () => {
     expect(MapContainer.sideForCapacity(0)).toBe(32);
@@ -175,9 +196,7 @@ describe('MapContainer', () => {
     expect(() => ro.readClusters(0, 1, buf)).toThrow(ImapError);
   });
   it('checkpointAsync (block pass on pool threads) writes the same bytes as checkpoint', async () => {
-    const paths = [join(tmp.dir, 'sync.png'), join(tmp.dir, 'async.png')];
-    const uuid = '0b6c1e9e-6a7b-4c1d-9f3e-2a5b8c7d6e4f';
-    const maps = paths.map((p) => MapContainer.create(p, { side: 1024, uuid }));
+    const { paths, maps } = twinMaps('sync', 'async', 1024);
     const rnd = seededRandom(77);
     // Two epochs of scattered runs: blocks written in both, in one, and blocks split between runs.
     for (let epoch = 0; epoch < 2; epoch++) {
@@ -193,22 +212,11 @@ describe('MapContainer', () => {
       maps[0].checkpoint(meta);
       await maps[1].checkpointAsync(meta);
     }
-    for (const m of maps) {
-      expect(m.verify().ok).toBe(true);
-      m.close();
-    }
-    const [a, b] = paths.map((p) => readFileSync(p));
-    // createdMs differs between the two superblocks; everything else must match byte for byte.
-    const sbEnd = 33 + 12 + 64;
-    expect(a.subarray(sbEnd).equals(b.subarray(sbEnd))).toBe(true);
-    expect(pngcheck(paths[1]).ok).toBe(true);
-    expect(decodePng(b).width).toBe(1024);
+    expectSameValidMaps(paths, maps, 1024);
   });
 
   it('prefixAsync alongside writes, then checkpointAsync: the same bytes as one checkpoint', async () => {
-    const paths = [join(tmp.dir, 'plain.png'), join(tmp.dir, 'prefixed.png')];
-    const uuid = '5e0c7a1d-2b3f-4e8a-9c6d-1f2e3a4b5c6d';
-    const maps = paths.map((p) => MapContainer.create(p, { side: 4096, uuid }));
+    const { paths, maps } = twinMaps('plain', 'prefixed', 4096);
     const rnd = seededRandom(91);
     const batch = (tag: number) =>
       Array.from({ length: 30 }, (_, k) => {
@@ -234,15 +242,7 @@ describe('MapContainer', () => {
       maps[0].checkpoint(meta);
       await maps[1].checkpointAsync(meta);
     }
-    for (const m of maps) {
-      expect(m.verify().ok).toBe(true);
-      m.close();
-    }
-    const [a, b] = paths.map((p) => readFileSync(p));
-    const sbEnd = 33 + 12 + 64;
-    expect(a.subarray(sbEnd).equals(b.subarray(sbEnd))).toBe(true);
-    expect(pngcheck(paths[1]).ok).toBe(true);
-    expect(decodePng(b).width).toBe(4096);
+    expectSameValidMaps(paths, maps, 4096);
     // The intent log got every fixed block's new sums: a reopened map marked dirty needs no full scan.
     const reopened = MapContainer.open(paths[1]);
     expect(reopened.needsRecovery).toBe(false);

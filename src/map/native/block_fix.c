@@ -61,30 +61,20 @@ struct Fix {
   Part parts[BLOCK_FIX_PARTS];
 };
 
-static int read_fully(int fd, uint8_t *buf, size_t len, off_t at, int *hit_eof) {
+/* pread or pwrite all of [at, at + len), retrying short transfers and EINTR. Returns 0 or the errno;
+ * a read that meets the end of the file sets *hit_eof (may be NULL for writes). */
+static int transfer_fully(int fd, int write, uint8_t *buf, size_t len, off_t at, int *hit_eof) {
   size_t done = 0;
   while (done < len) {
-    ssize_t n = pread(fd, buf + done, len - done, at + (off_t)done);
+    ssize_t n = write ? pwrite(fd, buf + done, len - done, at + (off_t)done)
+                      : pread(fd, buf + done, len - done, at + (off_t)done);
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno;
     }
-    if (n == 0) {
+    if (n == 0 && !write) {
       *hit_eof = 1;
       return 0;
-    }
-    done += (size_t)n;
-  }
-  return 0;
-}
-
-static int write_fully(int fd, const uint8_t *buf, size_t len, off_t at) {
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n = pwrite(fd, buf + done, len - done, at + (off_t)done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
     }
     done += (size_t)n;
   }
@@ -103,7 +93,7 @@ static void run_part(napi_env env, void *data) {
     off_t chunk = (off_t)fix->chunk_offsets[i];
     size_t len = (size_t)fix->lengths[i];
     off_t at = chunk + CHUNK_LENGTH_FIELD;
-    int e = read_fully(fix->fd, buf, CRC_PREFIX + len, at, &part->hit_eof);
+    int e = transfer_fully(fix->fd, 0, buf, CRC_PREFIX + len, at, &part->hit_eof);
     if (e != 0 || part->hit_eof) {
       part->error = e;
       part->fail_at = (double)at;
@@ -112,7 +102,7 @@ static void run_part(napi_env env, void *data) {
     uint32_t crc = (uint32_t)crc32(0L, buf, (uInt)(CRC_PREFIX + len));
     uint8_t be[4] = {(uint8_t)(crc >> 24), (uint8_t)(crc >> 16), (uint8_t)(crc >> 8), (uint8_t)crc};
     off_t crc_at = at + CRC_PREFIX + (off_t)len;
-    e = write_fully(fix->fd, be, 4, crc_at);
+    e = transfer_fully(fix->fd, 1, be, 4, crc_at, NULL);
     if (e != 0) {
       part->error = e;
       part->fail_at = (double)crc_at;
