@@ -10,7 +10,7 @@
     },
     {
       "target_name": "imapfs_span_io",
-      "sources": ["src/map/native/span_io.c", "src/map/native/block_fix.c"],
+      "sources": ["src/map/native/span_io.c", "src/map/native/block_fix.c", "src/map/native/uring.c"],
       "defines": ["NAPI_VERSION=8", "_FILE_OFFSET_BITS=64"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "cflags_c": ["-std=gnu11"]

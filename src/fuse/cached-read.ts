@@ -212,6 +212,7 @@ export class CachedReader {
   async read(ino: number, size: number, offset: number, caller: Caller, sink: ReadSink): Promise<void> {
     const { journal, readSlab: slab } = this.deps;
     const length = Math.min(size, slab.slotSize);
+    this.readAhead?.requested(ino, offset + length);
     const plan = await journal.request(
       'planRead',
       { ino, offset, length },

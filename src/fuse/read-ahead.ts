@@ -105,10 +105,34 @@ interface Stream {
   /** File bytes [.., advisedTo) were advised (or are being); one advice in flight at a time. */
   advisedTo: number;
   advising: boolean;
+  /**
+   * End of the furthest read the kernel has sent, answered or not. Its own read-ahead keeps
+   * several reads in flight (fio's POSIX_FADV_SEQUENTIAL doubles its window), and a window for a
+   * range already requested comes too late to serve it: windows start past this point.
+   */
+  requestedEnd: number;
 }
 
 /** Streams remembered before those without windows are forgotten (maxTotal bounds the rest). */
 const MAX_STREAMS = 1024;
+/**
+ * The plan's map clusters as maximal runs. Extents end every 16 MiB or so even where the map
+ * clusters go on, and the scheduler merges the row pieces of one advice only: one advice per run
+ * lets a long run's rows become long reads (16–32 KiB instead of 8 KiB per request).
+ */
+function mapRuns(segments: ReadPlan['segments']): { first: number; count: number }[] {
+  const runs: { first: number; count: number }[] = [];
+  for (const seg of segments) {
+    if (seg.mapCluster === null) continue;
+    const last = runs[runs.length - 1];
+    if (last && last.first + last.count === seg.mapCluster) last.count += seg.count;
+    else runs.push({ first: seg.mapCluster, count: seg.count });
+  }
+  return runs;
+}
+
+/** Furthest past the stream a read may start and still count as the kernel's read-ahead. */
+const KERNEL_AHEAD_MAX = 16 << 20;
 /** Longest a foreground read waits for a loading window that covers it before reading itself. */
 const JOIN_MS = 50;
 
@@ -207,6 +231,16 @@ export class ReadAhead {
   }
 
   /**
+   * The kernel sent a read of [offset, end) of `ino`, before it is planned: a stream being read
+   * ahead learns how far the kernel's own read-ahead has got (windows start beyond it).
+   */
+  requested(ino: number, end: number): void {
+    const s = this.streams.get(ino);
+    // A read far past the stream is another reader's or a seek, not the kernel's read-ahead.
+    if (s && end > s.requestedEnd && end <= s.requestedEnd + KERNEL_AHEAD_MAX) s.requestedEnd = end;
+  }
+
+  /**
    * A sequential reader of `ino` has read up to `readerEnd`: retires windows behind `readerFrom`
    * and starts the ones that keep `ahead` windows in front of it.
    */
@@ -224,6 +258,7 @@ export class ReadAhead {
         usedMs: 0,
         advisedTo: 0,
         advising: false,
+        requestedEnd: readerEnd,
       };
       this.streams.set(ino, s);
     }
@@ -237,7 +272,7 @@ export class ReadAhead {
     }
     this.measure(s, readerEnd);
     const size = this.slotSize;
-    const firstFrom = Math.floor(readerEnd / size) * size;
+    const firstFrom = Math.floor(Math.max(readerEnd, s.requestedEnd) / size) * size;
     const limitFrom = Math.min(s.eofAt, firstFrom + s.ahead * size);
     for (let from = firstFrom; from < limitFrom; from += size) {
       if (s.windows.some((w) => w.from === from && w.state !== 'dead')) continue;
@@ -263,9 +298,8 @@ export class ReadAhead {
     const bg = { priority: 'background', idempotent: true } as const;
     const advise = async () => {
       const plan = await this.deps.journal.request('planRead', { ino, offset: from, length: to - from }, bg);
-      for (const seg of plan.segments) {
-        if (seg.mapCluster === null) continue;
-        await this.deps.scheduler.request('advise', { first: seg.mapCluster, count: seg.count }, bg);
+      for (const run of mapRuns(plan.segments)) {
+        await this.deps.scheduler.request('advise', run, bg);
       }
     };
     advise()

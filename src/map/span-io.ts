@@ -22,6 +22,7 @@ interface SpanIoAddon {
   spanIoSync(...args: SpanArgs): void;
   blockSums(buffer: Uint8Array, offset: number, length: number, out: Uint32Array): void;
   spanAdvise(fd: number, fileOffsets: Float64Array, lengths: Int32Array, count: number): Promise<number>;
+  ioEngine(): IoEngine;
   blockFix(
     fd: number,
     chunkOffsets: Float64Array,
@@ -43,7 +44,22 @@ interface SpanIoAddon {
   ): void;
 }
 
+/**
+ * How read batches reach the kernel: one io_uring submission per batch (uring.c), or one pread per
+ * span where no ring could be set up (old kernel, io_uring disabled by sysctl or seccomp, or
+ * IMAPFS_IO_URING=0); refusedErrno is the errno of the last refusal (0: none).
+ */
+export interface IoEngine {
+  readonly engine: 'io_uring' | 'pread';
+  readonly refusedErrno: number;
+}
+
 let addon: SpanIoAddon | undefined;
+
+/** The engine read batches have used so far in this process (io_uring once any thread has a ring). */
+export function ioEngine(): IoEngine {
+  return spanIoAddon().ioEngine();
+}
 
 function spanIoAddon(): SpanIoAddon {
   addon ??= loadAddon(findAddon('imapfs_span_io.node', 'IMAPFS_SPAN_IO_BINDING')) as SpanIoAddon;

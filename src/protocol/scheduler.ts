@@ -36,6 +36,10 @@ export interface SchedulerIoStats {
   readonly servedInline: number;
   /** Plan executors allocated (one per concurrent request, kept for reuse). */
   readonly executors: number;
+  /** How read batches reach the kernel (src/map/span-io.ts ioEngine). */
+  readonly ioEngine: 'io_uring' | 'pread';
+  /** errno that refused an io_uring (ENOSYS, EPERM, …); 0 when none was refused. */
+  readonly ioUringRefusedErrno: number;
 }
 
 export interface SchedulerOps {

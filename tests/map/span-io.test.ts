@@ -2,15 +2,26 @@
  * Batched span I/O through the span-io addon: the synchronous batch (the scheduler's path for a lone
  * request) reads the same bytes as plain readSync calls, with the map's pages in the page cache and
  * with them dropped (then the batch announces its spans to the kernel first), and reports a file cut
- * short as IMAP_E_TRUNCATED, not as garbage. The addon's block sums match the TypeScript reference.
+ * short as IMAP_E_TRUNCATED, not as garbage. Read batches go through an io_uring where the kernel
+ * allows one, and through pread with IMAPFS_IO_URING=0 (a child process: the choice is made once per
+ * thread); both give the same bytes and the same errors. The addon's block sums match the
+ * TypeScript reference.
  */
-import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  readSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { CLUSTER_SIZE, MapContainer } from '../../src/map';
 import { blockSums } from '../../src/map/adler32';
 import { MapLayout } from '../../src/map/layout';
-import { fastBlockSums, fixBlocks } from '../../src/map/span-io';
+import { fastBlockSums, fixBlocks, ioEngine } from '../../src/map/span-io';
 import { ImapError } from '../../src/protocol/errors';
 import { clusterPattern, withTempDir } from './helpers';
 
@@ -76,6 +87,60 @@ test('a map cut short fails the batch with IMAP_E_TRUNCATED', () => {
   expect(err).toBeInstanceOf(ImapError);
   expect((err as ImapError).code).toBe('IMAP_E_TRUNCATED');
   m.close();
+});
+
+test('read batches use an io_uring unless the kernel refused one, and say why', async () => {
+  const { path, expected } = makeMap();
+  const m = MapContainer.open(path, { readOnly: true });
+  try {
+    const got = Buffer.alloc(expected.length);
+    await m.readClustersAsync(0, 1000, got);
+    expect(got.equals(expected)).toBe(true);
+    const engine = ioEngine();
+    // Where io_uring is refused (old kernel, sysctl, seccomp), the errno that refused it is kept.
+    if (engine.engine === 'pread') expect(engine.refusedErrno).toBeGreaterThan(0);
+    else expect(engine.engine).toBe('io_uring');
+  } finally {
+    m.close();
+  }
+});
+
+test('with IMAPFS_IO_URING=0 the batches use pread: same bytes, same truncation error', () => {
+  const { path, expected } = makeMap();
+  const out = join(tmp.dir, 'child.json');
+  const script = `
+    const { MapContainer } = require(${JSON.stringify(join(__dirname, '../../src/map'))});
+    const { ioEngine } = require(${JSON.stringify(join(__dirname, '../../src/map/span-io'))});
+    const { readFileSync, writeFileSync, truncateSync } = require('node:fs');
+    (async () => {
+      const [path, out, cutAt] = process.argv.slice(1);
+      const m = MapContainer.open(path, { readOnly: true });
+      const a = Buffer.alloc(1000 * 4096), b = Buffer.alloc(1000 * 4096);
+      m.readClustersBatched(0, 1000, a);
+      await m.readClustersAsync(0, 1000, b);
+      truncateSync(path, Number(cutAt));
+      let code = null;
+      try { await m.readClustersAsync(0, 256, Buffer.alloc(256 * 4096)); } catch (e) { code = e.code; }
+      m.close();
+      writeFileSync(out + '.bin', Buffer.concat([a, b]));
+      writeFileSync(out, JSON.stringify({ engine: ioEngine(), code }));
+    })().catch((e) => { console.error(e); process.exit(1); });`;
+  const layout = new MapLayout(SIDE);
+  const cutAt = layout.fileOffsetOfRaw(layout.rawOffsetOfPixel(0, 20));
+  const tsx = require.resolve('tsx/cjs', { paths: [join(__dirname, '../..')] });
+  const r = spawnSync(process.execPath, ['--require', tsx, '-e', script, path, out, String(cutAt)], {
+    env: { ...process.env, IMAPFS_IO_URING: '0' },
+    encoding: 'utf8',
+  });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  const res = JSON.parse(readFileSync(out, 'utf8')) as {
+    engine: { engine: string; refusedErrno: number };
+    code: string;
+  };
+  expect(res.engine).toEqual({ engine: 'pread', refusedErrno: 0 });
+  expect(res.code).toBe('IMAP_E_TRUNCATED');
+  expect(readFileSync(out + '.bin').equals(Buffer.concat([expected, expected]))).toBe(true);
 });
 
 test('the native block sums equal the TypeScript reference on any range', () => {

@@ -21,6 +21,7 @@
 import { workerData } from 'node:worker_threads';
 import { MapContainer } from '../../map';
 import { RangeGate, type Claim, type Range } from '../../map/range-gate';
+import { ioEngine } from '../../map/span-io';
 import { PlanExecutor, type AsyncClusterIO } from '../../fs/plan-executor';
 import type { ReadPlan, WritePlan } from '../../fs/data-path';
 import { ImapError } from '../../protocol/errors';
@@ -236,14 +237,19 @@ runActor<SchedulerOps, SchedulerState>({
         return info(state.map);
       }),
     info: (_p, { state }) => info(state.map),
-    stats: (_p, { state }): SchedulerIoStats => ({
-      concurrency: CONCURRENCY,
-      inFlight: state.inFlight,
-      peakInFlight: state.peakInFlight,
-      orderedWaits: state.gate.stats().delayed,
-      servedInline: state.servedInline,
-      executors: state.executors,
-    }),
+    stats: (_p, { state }): SchedulerIoStats => {
+      const engine = ioEngine();
+      return {
+        ioEngine: engine.engine,
+        ioUringRefusedErrno: engine.refusedErrno,
+        concurrency: CONCURRENCY,
+        inFlight: state.inFlight,
+        peakInFlight: state.peakInFlight,
+        orderedWaits: state.gate.stats().delayed,
+        servedInline: state.servedInline,
+        executors: state.executors,
+      };
+    },
   },
   drain(state) {
     state.map.sync();
