@@ -2,13 +2,16 @@
  * Sequential read-ahead windows (main thread): the bytes just ahead of a sequential reader, kept in
  * read slots so that its next FUSE reads are answered from memory after one journal round trip.
  *
- *   window: journal.planRead [from, from + slot) ─▶ scheduler.read (CRCs verified) into a slot.
+ *   window: journal.planRead [from, from + slot) ─▶ cache.read (hits) ─▶ scheduler.read of the rest
+ *           (CRCs verified) into a slot ─▶ cache.insert of what the scheduler read.
  *   read:   journal.planRead of the request (as always) ─▶ the windows covering it, if every cluster
  *           they hold is the one the plan names (same map cluster, same CRC) ─▶ reply from the slot.
  *
- * Why windows and not only the cache actor: a hit in the cache still costs a cache round trip and a
- * copy in the cache thread per request, and inserting a one-pass stream into L1 evicts what other
- * readers reuse. A window costs neither and lives only as long as the stream reads through it.
+ * Why windows as well as the cache actor: a hit in the cache still costs a cache round trip and a
+ * copy in the cache thread per request; a window is read once, ahead of the reader, and serves
+ * every request inside it from the slot. The windows still use the cache (`deps.fill`): a window is
+ * filled from the cache where it holds the clusters, and what it read from the map is inserted as
+ * prefetched data (L1 only unless cache.l2_streamed), so a file read again is served from memory.
  *
  * Validity. A window is a copy of map clusters. The plan check catches every change of what a file
  * offset maps to (a write, truncate or fallocate since the window was planned). A map cluster only
@@ -32,6 +35,13 @@ export interface ReadAheadDeps {
   scheduler: ActorHandle<SchedulerOps>;
   readSlab: ClusterSlab;
   onBackgroundError?: (err: unknown, what: string) => void;
+  /**
+   * Fills a window's slot with its plan's bytes (the cache's where it holds them, the scheduler's
+   * for the rest, which it then inserts). Resolves once the bytes are in the slot; `settled`
+   * settles (never rejects) when the slot may be reused, the insert having copied it. Without it
+   * windows read from the scheduler only.
+   */
+  fill?: (plan: ReadPlan, slot: number) => Promise<{ settled: Promise<void> }>;
 }
 
 export interface ReadAheadLimits {
@@ -87,6 +97,8 @@ interface Window {
   /** What the window was read with (null until planned). Readable bytes: plan.length from `from`. */
   plan: ReadPlan | null;
   done: Promise<void>;
+  /** Settles when nothing but the window uses its slot any more (an insert from it has finished). */
+  settled: Promise<void>;
 }
 
 interface Stream {
@@ -356,6 +368,7 @@ export class ReadAhead {
       reading: true,
       plan: null,
       done: Promise.resolve(),
+      settled: Promise.resolve(),
     };
     this.total++;
     this.loading++;
@@ -383,11 +396,15 @@ export class ReadAhead {
       w.plan = plan;
       if (plan.size !== undefined) s.eofAt = plan.size;
       if (plan.length > 0 && w.state === 'loading') {
-        await this.deps.scheduler.request(
-          'read',
-          { plan },
-          { ...bg, data: this.deps.readSlab.ref(w.slot, 0, plan.length) },
-        );
+        if (this.deps.fill) {
+          ({ settled: w.settled } = await this.deps.fill(plan, w.slot));
+        } else {
+          await this.deps.scheduler.request(
+            'read',
+            { plan },
+            { ...bg, data: this.deps.readSlab.ref(w.slot, 0, plan.length) },
+          );
+        }
         ok = true;
         this.counters.loaded++;
         this.counters.loadMs += performance.now() - t0;
@@ -465,7 +482,8 @@ export class ReadAhead {
 
   private release(w: Window): void {
     this.total--;
-    this.deps.readSlab.free(w.slot);
+    const slab = this.deps.readSlab;
+    void w.settled.then(() => slab.free(w.slot));
   }
 }
 
