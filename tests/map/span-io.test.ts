@@ -100,6 +100,11 @@ test('read batches use an io_uring unless the kernel refused one, and say why', 
     // Where io_uring is refused (old kernel, sysctl, seccomp), the errno that refused it is kept.
     if (engine.engine === 'pread') expect(engine.refusedErrno).toBeGreaterThan(0);
     else expect(engine.engine).toBe('io_uring');
+    // A map cut inside the plan's rows: the ring's short reads end as IMAP_E_TRUNCATED, as pread's do.
+    truncateSync(path, new MapLayout(SIDE).fileOffsetOfRaw(new MapLayout(SIDE).rawOffsetOfPixel(0, 20)));
+    const cut = await m.readClustersAsync(0, 256, Buffer.alloc(256 * CLUSTER_SIZE)).catch((e: unknown) => e);
+    expect(cut).toBeInstanceOf(ImapError);
+    expect((cut as ImapError).code).toBe('IMAP_E_TRUNCATED');
   } finally {
     m.close();
   }

@@ -50,6 +50,7 @@ typedef struct {
   int32_t *lengths;
   int32_t *buffer_offsets;
   int advise;      /* spanAdvise: only POSIX_FADV_WILLNEED each span; `refused` counts refusals */
+  int in_pool;     /* runs on a libuv pool thread (which may use its io_uring) */
   uint32_t refused;
   int error;       /* errno of the first failure, 0 if none */
   int hit_eof;     /* a read found end of file */
@@ -118,12 +119,14 @@ static void run_batch(napi_env env, void *data) {
   }
   int announced = b->write || b->count < 2;
   if (b->write && b->count > 1) announce_write_edges(b);
-  /* Reads go through the thread's io_uring when it has one (writes stay pwrite: through the ring
-   * they measured no faster). Whatever it did not finish (a short read, an error, a span it never
+  /* Reads on a pool thread go through its io_uring when it has one (writes stay pwrite: through
+   * the ring they measured no faster). Only pool threads: they live as long as the process, while
+   * an actor's worker thread ends at each restart, and a ring it made would leak (a thread-exit
+   * destructor is no way out: the addon may be unloaded with the worker's environment first). Whatever it did not finish (a short read, an error, a span it never
    * ran) is read below from where it stopped, so an error or end of file is reported exactly as
    * pread reports it, at the first span in order that has one. */
   int32_t *done = NULL;
-  if (!b->write && b->count >= URING_MIN_SPANS) {
+  if (b->in_pool && !b->write && b->count >= URING_MIN_SPANS) {
     done = malloc(b->count * sizeof *done);
     if (done && uring_read_spans(b->fd, b->data, b->file_offsets, b->lengths, b->buffer_offsets,
                                  b->count, done) != 0) {
@@ -293,6 +296,7 @@ static napi_value span_io(napi_env env, napi_callback_info info) {
   napi_value buffer;
   Batch *b = parse_batch(env, info, &buffer);
   if (!b) return NULL;
+  b->in_pool = 1;
   napi_value promise, name;
   if (napi_create_promise(env, &b->deferred, &promise) != napi_ok ||
       napi_create_reference(env, buffer, 1, &b->buffer_ref) != napi_ok ||
