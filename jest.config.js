@@ -19,6 +19,7 @@ module.exports = {
   },
   transformIgnorePatterns: ['/node_modules/(?!quick-lru/)'],
   testTimeout: 120000,
+  setupFilesAfterEnv: ['<rootDir>/tests/helpers/byte-equality.ts'],
   // Mount tests leave nothing behind on failure only if every suite cleans up; this catches stragglers.
   globalTeardown: '<rootDir>/tests/helpers/global-teardown.js',
 };
