@@ -214,7 +214,7 @@ export class MountSession {
       counters,
       onBackgroundError: (err, what) => {
         health.backgroundErrors++;
-        log.error({ err, what }, 'background write failed');
+        log.error({ err, what }, 'background work failed');
       },
     });
     const session = new MountSession(

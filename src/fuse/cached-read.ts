@@ -241,37 +241,19 @@ export class CachedReader {
     let owned = true;
     let cold = false;
     try {
-      const span = plan.clusterCount * CLUSTER_SIZE;
-      const cache = this.cache;
-      const cacheable = cache && span <= slab.slotSize && plan.segments.some((s) => s.mapCluster !== null);
-      if (!cacheable || !(await this.usable())) {
+      const cache = await this.cacheFor(plan);
+      if (!cache) {
         const n = await this.schedulerRead(plan, slot, 0, plan.length, 'interactive', caller);
         sink(slab.bytes(slot), 0, n);
       } else {
-        let missFrom = 0;
-        let missTo = plan.clusterCount;
-        let token: CacheToken | null = null;
-        try {
-          const r = await cache.request(
-            'read',
-            { segments: plan.segments.map(toCacheSegment) },
-            { priority: 'interactive', caller, data: slab.ref(slot, 0, span) },
-          );
-          ({ missFrom, missTo, token } = r);
-        } catch {
-          // The cache is down or overloaded: everything comes from the scheduler (no insert).
-        }
-        let sub: ReadPlan | null = null;
-        if (missFrom < missTo) {
-          sub = clusterSpan(plan, missFrom, missTo);
-          const at = missFrom * CLUSTER_SIZE;
-          await this.schedulerRead(sub, slot, at, sub.length, 'interactive', caller);
-        }
+        const fetched = await this.readThroughCache(cache, plan, slot, 'interactive', caller);
         sink(slab.bytes(slot), plan.offset - plan.fileCluster * CLUSTER_SIZE, plan.length);
-        if (sub && token) {
+        if (fetched) {
           cold = true;
           owned = false;
-          void this.insertAndFree(slot, runsOf(sub, missFrom * CLUSTER_SIZE), token, 'read', 'interactive');
+          void this.insertFrom(slot, fetched.runs, fetched.token, 'read', 'interactive').finally(() =>
+            slab.free(slot),
+          );
         }
       }
     } finally {
@@ -318,18 +300,41 @@ export class CachedReader {
    * i × 4096); `settled` settles when the insert no longer reads the slot.
    */
   private async fillWindow(plan: ReadPlan, slot: number): Promise<{ settled: Promise<void> }> {
-    const slab = this.deps.readSlab;
-    const span = plan.clusterCount * CLUSTER_SIZE;
-    const cache = this.cache;
-    if (
-      !cache ||
-      span > slab.slotSize ||
-      !plan.segments.some((s) => s.mapCluster !== null) ||
-      !(await this.usable())
-    ) {
+    const cache = await this.cacheFor(plan);
+    if (!cache) {
       await this.schedulerRead(plan, slot, 0, plan.length, 'background');
       return { settled: Promise.resolve() };
     }
+    const fetched = await this.readThroughCache(cache, plan, slot, 'background');
+    if (!fetched) return { settled: Promise.resolve() };
+    return { settled: this.insertFrom(slot, fetched.runs, fetched.token, 'prefetch', 'background') };
+  }
+
+  /**
+   * The cache for a read of `plan` into one slot: none when the cache actor is down or cannot be
+   * trusted yet, when the plan's whole clusters exceed a slot, or when it is all holes.
+   */
+  private async cacheFor(plan: ReadPlan): Promise<ActorHandle<CacheOps> | undefined> {
+    const cache = this.cache;
+    if (!cache || plan.clusterCount * CLUSTER_SIZE > this.deps.readSlab.slotSize) return undefined;
+    if (!plan.segments.some((s) => s.mapCluster !== null)) return undefined;
+    return (await this.usable()) ? cache : undefined;
+  }
+
+  /**
+   * The plan's whole clusters into `slot` (cluster i at i × 4096): the cache copies its hits in,
+   * the scheduler reads the span the cache left. Resolves to the runs the scheduler fetched and the
+   * token to insert them with, or null when there is nothing to insert (all hits, or the cache did
+   * not answer: then the scheduler read everything).
+   */
+  private async readThroughCache(
+    cache: ActorHandle<CacheOps>,
+    plan: ReadPlan,
+    slot: number,
+    priority: 'interactive' | 'background',
+    caller?: Caller,
+  ): Promise<{ runs: CacheRun[]; token: CacheToken } | null> {
+    const span = plan.clusterCount * CLUSTER_SIZE;
     let missFrom = 0;
     let missTo = plan.clusterCount;
     let token: CacheToken | null = null;
@@ -337,18 +342,19 @@ export class CachedReader {
       ({ missFrom, missTo, token } = await cache.request(
         'read',
         { segments: plan.segments.map(toCacheSegment) },
-        { priority: 'background', data: slab.ref(slot, 0, span) },
+        { priority, caller, data: this.deps.readSlab.ref(slot, 0, span) },
       ));
     } catch (err) {
-      // Overload is expected under foreground pressure: the scheduler reads it all, nothing is inserted.
+      // The cache can slow a read, never fail it: the scheduler reads it all and nothing is inserted.
+      // Overload is expected under pressure; anything else is reported.
       if ((err as { code?: string }).code !== 'IMAP_E_OVERLOADED')
-        this.deps.onBackgroundError?.(err, 'read-ahead cache lookup');
+        this.deps.onBackgroundError?.(err, 'cache lookup');
     }
-    if (missFrom >= missTo) return { settled: Promise.resolve() };
+    if (missFrom >= missTo) return null;
     const sub = clusterSpan(plan, missFrom, missTo);
-    await this.schedulerRead(sub, slot, missFrom * CLUSTER_SIZE, sub.length, 'background');
-    if (!token) return { settled: Promise.resolve() };
-    return { settled: this.insertFrom(slot, runsOf(sub, missFrom * CLUSTER_SIZE), token, 'prefetch') };
+    const at = missFrom * CLUSTER_SIZE;
+    await this.schedulerRead(sub, slot, at, sub.length, priority, caller);
+    return token ? { runs: runsOf(sub, at), token } : null;
   }
 
   /** cache.insert of `runs` from `slot`; settles (never rejects) when the cache is done with the slot. */
@@ -357,6 +363,7 @@ export class CachedReader {
     runs: CacheRun[],
     token: CacheToken,
     source: InsertSource,
+    priority: 'interactive' | 'background',
   ): Promise<void> {
     const cache = this.cache;
     if (!cache || runs.length === 0) return;
@@ -364,12 +371,12 @@ export class CachedReader {
       await cache.request(
         'insert',
         { runs, token, source },
-        { priority: 'background', data: this.deps.readSlab.ref(slot) },
+        { priority, data: this.deps.readSlab.ref(slot) },
       );
     } catch (err) {
       // Not cached this time; a later read fetches it again.
       if ((err as { code?: string }).code !== 'IMAP_E_OVERLOADED')
-        this.deps.onBackgroundError?.(err, 'read-ahead cache insert');
+        this.deps.onBackgroundError?.(err, 'cache insert');
     }
   }
 
@@ -387,26 +394,6 @@ export class CachedReader {
       { plan },
       { priority, caller, idempotent: true, data: this.deps.readSlab.ref(slot, at, length) },
     );
-  }
-
-  private async insertAndFree(
-    slot: number,
-    runs: CacheRun[],
-    token: CacheToken,
-    source: InsertSource,
-    priority: 'interactive' | 'background',
-  ): Promise<void> {
-    const slab = this.deps.readSlab;
-    try {
-      const cache = this.cache;
-      if (cache && runs.length > 0) {
-        await cache.request('insert', { runs, token, source }, { priority, data: slab.ref(slot) });
-      }
-    } catch {
-      // Not cached this time; a later read fetches it again.
-    } finally {
-      slab.free(slot);
-    }
   }
 
   /** After a failed invalidation the cache may hold clusters since rewritten: clear before use. */
@@ -676,7 +663,6 @@ export class CachedReader {
         this.prefetch.skippedNoSlot++;
         return 'skipped';
       }
-      let handed = false;
       try {
         const gather = gatherPlan(batch);
         onReading?.();
@@ -694,10 +680,9 @@ export class CachedReader {
           });
           at += seg.count * CLUSTER_SIZE;
         }
-        handed = true;
-        await this.insertAndFree(slot, runs, token, source, 'background');
+        await this.insertFrom(slot, runs, token, source, 'background');
       } finally {
-        if (!handed) slab.free(slot);
+        slab.free(slot);
       }
     }
     return 'ok';

@@ -107,6 +107,24 @@ static void announce_write_edges(Batch *b) {
   }
 }
 
+/*
+ * The per-span byte counts of a ring read: one buffer per pool thread, grown as needed and kept,
+ * like the thread's ring, for the life of the process (a batch of 1 MiB is thousands of spans; a
+ * malloc per batch bought nothing; a reload of the addon leaves it behind, as it does the ring).
+ * NULL when it cannot grow: the batch then uses pread.
+ */
+static int32_t *ring_done_buffer(uint32_t count) {
+  static __thread int32_t *buffer;
+  static __thread uint32_t capacity;
+  if (count > capacity) {
+    int32_t *grown = realloc(buffer, count * sizeof *grown);
+    if (!grown) return NULL;
+    buffer = grown;
+    capacity = count;
+  }
+  return buffer;
+}
+
 static void run_batch(napi_env env, void *data) {
   Batch *b = data;
   if (b->advise) {
@@ -122,17 +140,16 @@ static void run_batch(napi_env env, void *data) {
   /* Reads on a pool thread go through its io_uring when it has one (writes stay pwrite: through
    * the ring they measured no faster). Only pool threads: they live as long as the process, while
    * an actor's worker thread ends at each restart, and a ring it made would leak (a thread-exit
-   * destructor is no way out: the addon may be unloaded with the worker's environment first). Whatever it did not finish (a short read, an error, a span it never
-   * ran) is read below from where it stopped, so an error or end of file is reported exactly as
-   * pread reports it, at the first span in order that has one. */
+   * destructor is no way out: the addon may be unloaded with the worker's environment first).
+   * Whatever the ring did not finish (a short read, an error, a span it never ran) is read below
+   * from where it stopped, so an error or end of file is reported exactly as pread reports it, at
+   * the first span in order that has one. */
   int32_t *done = NULL;
   if (b->in_pool && !b->write && b->count >= URING_MIN_SPANS) {
-    done = malloc(b->count * sizeof *done);
+    done = ring_done_buffer(b->count);
     if (done && uring_read_spans(b->fd, b->data, b->file_offsets, b->lengths, b->buffer_offsets,
-                                 b->count, done) != 0) {
-      free(done);
+                                 b->count, done) != 0)
       done = NULL;
-    }
     if (done) announced = 1; /* the ring already read the cold spans in parallel */
   }
   for (uint32_t i = 0; i < b->count && b->error == 0 && !b->hit_eof; i++) {
@@ -174,7 +191,6 @@ static void run_batch(napi_env env, void *data) {
       left -= (size_t)n;
     }
   }
-  free(done);
 }
 
 /* The Error for a failed batch: code = errno name (or "EOF"), errno = -errno. */

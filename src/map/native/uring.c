@@ -2,8 +2,8 @@
  * uring.h's batched reads: one io_uring per libuv pool thread (span_io.c asks only from those),
  * set up on first use and kept for the life of the process. If every environment that loaded the
  * addon goes away (all actor workers restarting at once) and it is loaded again, the old rings stay
- * open: a few pages and one fd per pool thread, per such reload. Raw system calls: liburing is not on every machine we build on, and the part used here
- * is small. IMAPFS_IO_URING=0 turns it off (every batch then uses pread, the previous behaviour).
+ * open: a few pages and one fd per pool thread, per such reload. Raw system calls: liburing is not
+ * on every machine we build on, and the part used here is small. IMAPFS_IO_URING=0 turns it off (every batch then uses pread, the previous behaviour).
  */
 #define _GNU_SOURCE
 #include "uring.h"
